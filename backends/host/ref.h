@@ -1,0 +1,15 @@
+/* Host references: plain loops that define what every op computes. They are the
+ * oracle the tests compare each driver against, so they favour clarity over speed. */
+#ifndef CLT_HOST_REF_H
+#define CLT_HOST_REF_H
+
+#include "clt/clt.h"
+
+/* C = alpha·op(A)·op(B) + beta·C + bias over every batch, with the shapes, strides and
+ * flags of `args` (the tensors' buf and offset fields are ignored). a, b, c and bias
+ * point at element 0 of each tensor; bias may be NULL. Accumulates in double so that it
+ * is a sharper oracle than any f32 kernel. */
+void clt_ref_gemm_f32(const clt_gemm_args *args, const float *a, const float *b, float *c,
+                      const float *bias);
+
+#endif

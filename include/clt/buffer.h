@@ -1,0 +1,53 @@
+/* clt — buffers and events.
+ *
+ * A transfer call with `done` NULL blocks until the data has moved. With `done`
+ * non-NULL it may return before that and sets *done to an event to wait on (or NULL
+ * when the work is already complete); the host memory passed in must stay valid and
+ * untouched until then. Work on one context is carried out in submission order. */
+#ifndef CLT_BUFFER_H
+#define CLT_BUFFER_H
+
+#include "clt/status.h"
+#include "clt/types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Allocates `bytes` (> 0) on `tier`, counted against that tier's budget. Contents are
+ * undefined. Errors: CLT_ERR_INVALID_ARG, CLT_ERR_OUT_OF_MEMORY (the text names the
+ * tier, the bytes asked and the bytes left), CLT_ERR_IO (NVME: the file could not be
+ * made). */
+CLT_API clt_status clt_buffer_create(clt_context *ctx, size_t bytes, clt_tier tier,
+                                     clt_buffer **out);
+
+/* Frees the buffer and returns its bytes to the tier's budget. Waits for work that
+ * uses it. NULL does nothing. */
+CLT_API void clt_buffer_destroy(clt_buffer *buf);
+
+CLT_API size_t clt_buffer_size(const clt_buffer *buf);
+CLT_API clt_tier clt_buffer_tier(const clt_buffer *buf);
+
+/* Copies `bytes` from `src` into the buffer at `offset`. */
+CLT_API clt_status clt_buffer_write(clt_buffer *buf, size_t offset, const void *src,
+                                    size_t bytes, clt_event **done);
+
+/* Copies `bytes` from the buffer at `offset` into `dst`. */
+CLT_API clt_status clt_buffer_read(clt_buffer *buf, size_t offset, void *dst, size_t bytes,
+                                   clt_event **done);
+
+/* Copies between two buffers of the same context, on any tiers. Overlapping ranges of
+ * the same buffer are refused. */
+CLT_API clt_status clt_buffer_copy(clt_buffer *dst, size_t dst_offset, clt_buffer *src,
+                                   size_t src_offset, size_t bytes, clt_event **done);
+
+/* Waits for the event; returns the status of the work it stands for. */
+CLT_API clt_status clt_event_wait(clt_event *ev);
+
+/* Releases the event (without waiting for it). NULL does nothing. */
+CLT_API void clt_event_destroy(clt_event *ev);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,80 @@
+/* clt — contexts. A context opens one device and owns everything created through it. */
+#ifndef CLT_CONTEXT_H
+#define CLT_CONTEXT_H
+
+#include "clt/device.h"
+#include "clt/log.h"
+#include "clt/status.h"
+#include "clt/types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Options for clt_context_create. Fill with clt_context_opts_init, then set what you
+ * need; a zero or NULL field means "from the environment, else the default". */
+typedef struct clt_context_opts {
+    /* "opencl:0", "host", ... NULL: $CLT_DEVICE, else the first GPU, else any OpenCL
+     * device, else the host. */
+    const char *device;
+    /* Budget per tier in bytes, indexed by clt_tier. 0: $CLT_DEVICE_MEM,
+     * $CLT_HOST_PINNED_MEM, $CLT_HOST_MEM, $CLT_NVME_MEM (sizes like "512M", "2G"), else
+     * the device's global memory for DEVICE and no limit for the others. */
+    uint64_t mem_budget[CLT_TIER_COUNT];
+    /* Compiled-program cache. NULL: $CLT_CACHE_DIR, else $XDG_CACHE_HOME/clt, else
+     * ~/.cache/clt. "" turns the on-disk cache off. */
+    const char *cache_dir;
+    /* Directory for NVME-tier files. NULL: $CLT_NVME_DIR, else $TMPDIR, else /tmp. */
+    const char *nvme_dir;
+    /* Log sink. NULL: $CLT_LOG selects stderr output at that level, else silence. */
+    clt_log_fn log_fn;
+    void *log_user;
+    clt_log_level log_level; /* messages above this level are not formatted */
+} clt_context_opts;
+
+/* Counters a context keeps; see clt_context_stats. */
+typedef struct clt_stats {
+    uint64_t programs_built;       /* kernel programs compiled from source */
+    uint64_t programs_from_cache;  /* kernel programs loaded from the on-disk cache */
+    uint64_t cache_rejected;       /* cache entries found corrupt or foreign, rebuilt */
+    double build_seconds;          /* time spent compiling from source */
+    double cache_load_seconds;     /* time spent loading cached binaries */
+    uint64_t ops_run;              /* ops run on the context's device */
+    uint64_t ops_fallback;         /* ops the device could not run, run on the host */
+    uint64_t mem_used[CLT_TIER_COUNT];  /* bytes allocated now, per tier */
+    uint64_t mem_peak[CLT_TIER_COUNT];  /* most bytes allocated at once, per tier */
+    uint64_t mem_budget[CLT_TIER_COUNT];/* the budget in force; UINT64_MAX: no limit */
+} clt_stats;
+
+/* Sets every field to its "use the default" value. Never fails. */
+CLT_API void clt_context_opts_init(clt_context_opts *opts);
+
+/* Opens a device and returns a new context in *out. `opts` may be NULL for all
+ * defaults. On failure *out is NULL and nothing is left allocated. Errors:
+ * CLT_ERR_INVALID_ARG (bad option or environment value, named in the text),
+ * CLT_ERR_NO_DEVICE (the text lists the devices that exist). Thread-safe. */
+CLT_API clt_status clt_context_create(const clt_context_opts *opts, clt_context **out);
+
+/* Waits for outstanding work, frees every buffer and event still owned by the context
+ * and closes the device. NULL does nothing. The caller must not use the context, or
+ * anything created from it, concurrently or afterwards. */
+CLT_API void clt_context_destroy(clt_context *ctx);
+
+/* The open device's description. */
+CLT_API clt_status clt_context_device(const clt_context *ctx, clt_device_info *out);
+
+/* Waits until all work submitted to the context has finished. Reports the first
+ * asynchronous failure, if any, since the last finish. */
+CLT_API clt_status clt_context_finish(clt_context *ctx);
+
+/* A snapshot of the context's counters. */
+CLT_API clt_status clt_context_stats(const clt_context *ctx, clt_stats *out);
+
+/* Parses a size like "4096", "64K", "512M", "1.5G", "2T" (binary multiples, optional
+ * trailing "B" or "iB") into bytes. */
+CLT_API clt_status clt_parse_size(const char *text, uint64_t *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,87 @@
+/* The driver interface: one table of functions per driver (ggml's backend interface,
+ * the OpenCL ICD dispatch table). The runtime validates everything before a driver
+ * sees it, so drivers may assume valid, in-bounds arguments.
+ *
+ * Every driver object has the same shape: the table, its parent, a private context.
+ * Drivers report failures with clt_fail() (runtime/error.h), which sets the
+ * thread-local sentence and returns the status. */
+#ifndef CLT_RUNTIME_DRIVER_H
+#define CLT_RUNTIME_DRIVER_H
+
+#include "clt/clt.h"
+
+/* Bump when the table or the structs below change shape; the registry refuses a
+ * table built against another version. */
+#define CLT_DRIVER_API_VERSION 1
+
+struct clt_logger;
+
+/* What the runtime lends every device it opens: its log and the counters it reports
+ * through clt_context_stats. Owned by the context; outlives the device. */
+struct clt_dev_parent {
+    struct clt_logger *log;
+    clt_stats *stats;
+};
+
+typedef struct clt_device_opts {
+    const char *cache_dir;         /* program cache directory; "" = no on-disk cache */
+    struct clt_dev_parent *parent;
+} clt_device_opts;
+
+struct clt_dev {
+    const struct clt_driver *driver;
+    struct clt_dev_parent *parent;
+    void *impl;
+};
+
+/* Memory on DEVICE or HOST_PINNED. The HOST and NVME tiers are the runtime's own. */
+struct clt_mem {
+    struct clt_dev *dev;
+    size_t size;
+    clt_tier tier;
+    void *impl;
+};
+
+/* A driver's handle on asynchronous work; the runtime wraps it in a clt_event. */
+struct clt_dev_event;
+
+struct clt_driver {
+    int api_version;   /* CLT_DRIVER_API_VERSION */
+    const char *name;  /* "host", "opencl": the part before ':' in device names */
+
+    /* Fills up to `max` entries of out (out may be NULL if max is 0) and sets *n to the
+     * number of devices. The runtime fills name, driver and index. */
+    clt_status (*probe)(clt_device_info *out, int max, int *n);
+    clt_status (*open)(int index, const clt_device_opts *opts, struct clt_dev **out);
+    void (*close)(struct clt_dev *dev);
+
+    /* tier is CLT_TIER_DEVICE or CLT_TIER_HOST_PINNED. */
+    clt_status (*alloc)(struct clt_dev *dev, size_t size, clt_tier tier,
+                        struct clt_mem **out);
+    void (*free)(struct clt_mem *mem);
+
+    /* With ev NULL the call completes before it returns. Otherwise it may return early
+     * and set *ev (NULL if already complete). Work on one device runs in submission
+     * order. */
+    clt_status (*write)(struct clt_mem *dst, size_t off, const void *src, size_t n,
+                        struct clt_dev_event **ev);
+    clt_status (*read)(struct clt_mem *src, size_t off, void *dst, size_t n,
+                       struct clt_dev_event **ev);
+    clt_status (*copy)(struct clt_mem *dst, size_t dst_off, struct clt_mem *src,
+                       size_t src_off, size_t n, struct clt_dev_event **ev);
+
+    /* Whether run() handles this (validated) op, dtypes included. */
+    bool (*supports)(struct clt_dev *dev, const clt_op *op);
+    /* Tensors of op reference buffers whose memory is this device's (see
+     * clt_buffer_mem in runtime/buffer.h). */
+    clt_status (*run)(struct clt_dev *dev, const clt_op *op, struct clt_dev_event **ev);
+    /* Waits for all submitted work; reports the first asynchronous failure. */
+    clt_status (*finish)(struct clt_dev *dev);
+
+    /* Optional, together: NULL means the driver completes all work before returning and
+     * never sets an event. */
+    clt_status (*event_wait)(struct clt_dev_event *ev);
+    void (*event_release)(struct clt_dev_event *ev);
+};
+
+#endif
