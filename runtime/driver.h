@@ -8,6 +8,8 @@
 #ifndef CLT_RUNTIME_DRIVER_H
 #define CLT_RUNTIME_DRIVER_H
 
+#include <pthread.h>
+
 #include "clt/clt.h"
 
 /* Bump when the table or the structs below change shape; the registry refuses a
@@ -20,7 +22,8 @@ struct clt_logger;
  * through clt_context_stats. Owned by the context; outlives the device. */
 struct clt_dev_parent {
     struct clt_logger *log;
-    clt_stats *stats;
+    clt_stats *stats;          /* update only while holding stats_lock */
+    pthread_mutex_t *stats_lock;
 };
 
 typedef struct clt_device_opts {
