@@ -73,7 +73,8 @@ struct clt_driver {
     clt_status (*copy)(struct clt_mem *dst, size_t dst_off, struct clt_mem *src,
                        size_t src_off, size_t n, struct clt_dev_event **ev);
 
-    /* Whether run() handles this (validated) op, dtypes included. */
+    /* Whether run() handles this op, dtypes included. Answer from kinds, dtypes and
+     * shapes alone: clt_op_supported asks with tensors whose buffers are NULL. */
     bool (*supports)(struct clt_dev *dev, const clt_op *op);
     /* Tensors of op reference buffers whose memory is this device's (see
      * clt_buffer_mem in runtime/buffer.h). */

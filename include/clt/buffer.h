@@ -41,7 +41,8 @@ CLT_API clt_status clt_buffer_read(clt_buffer *buf, size_t offset, void *dst, si
 CLT_API clt_status clt_buffer_copy(clt_buffer *dst, size_t dst_offset, clt_buffer *src,
                                    size_t src_offset, size_t bytes, clt_event **done);
 
-/* Waits for the event; returns the status of the work it stands for. */
+/* Waits for the event; returns the status of the work it stands for. A NULL event
+ * stands for work that had already finished: CLT_OK. */
 CLT_API clt_status clt_event_wait(clt_event *ev);
 
 /* Releases the event (without waiting for it). NULL does nothing. */

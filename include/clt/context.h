@@ -39,7 +39,7 @@ typedef struct clt_stats {
     uint64_t cache_rejected;       /* cache entries found corrupt or foreign, rebuilt */
     double build_seconds;          /* time spent compiling from source */
     double cache_load_seconds;     /* time spent loading cached binaries */
-    uint64_t ops_run;              /* ops run on the context's device */
+    uint64_t ops_run;              /* ops run through the context, fallbacks included */
     uint64_t ops_fallback;         /* ops the device could not run, run on the host */
     uint64_t mem_used[CLT_TIER_COUNT];  /* bytes allocated now, per tier */
     uint64_t mem_peak[CLT_TIER_COUNT];  /* most bytes allocated at once, per tier */

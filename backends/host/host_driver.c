@@ -1,0 +1,187 @@
+/* The host driver: plain C on the CPU. One device, "host"; memory is ordinary host
+ * memory and every call finishes before it returns, so it hands out no events. It runs
+ * every op, which makes it the fallback for devices that cannot. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "backends/host/host_driver.h"
+#include "runtime/buffer.h"
+#include "runtime/error.h"
+#include "runtime/registry.h"
+
+#define ALIGN 64
+
+void *clt_host_mem_data(const struct clt_mem *mem) { return mem->impl; }
+
+static void cpu_model_name(char *out, size_t size)
+{
+    snprintf(out, size, "host CPU");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f)
+        return;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        const char *colon = strchr(line, ':');
+        if (colon && strncmp(line, "model name", 10) == 0) {
+            colon++;
+            while (*colon == ' ' || *colon == '\t')
+                colon++;
+            snprintf(out, size, "%s", colon);
+            out[strcspn(out, "\n")] = '\0';
+            break;
+        }
+    }
+    fclose(f);
+}
+
+static clt_status host_probe(clt_device_info *out, int max, int *n)
+{
+    *n = 1;
+    if (max < 1)
+        return CLT_OK;
+    memset(out, 0, sizeof *out);
+    cpu_model_name(out->device_name, sizeof out->device_name);
+    snprintf(out->vendor, sizeof out->vendor, "clt");
+#ifdef CLT_HAVE_CBLAS
+    snprintf(out->driver_version, sizeof out->driver_version, "clt %s, GEMM through CBLAS",
+             CLT_VERSION_STRING);
+#else
+    snprintf(out->driver_version, sizeof out->driver_version, "clt %s, reference GEMM",
+             CLT_VERSION_STRING);
+#endif
+    out->type = CLT_DEVICE_TYPE_HOST;
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    out->global_mem_bytes = pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : 0;
+    out->max_alloc_bytes = out->global_mem_bytes;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    out->compute_units = cpus > 0 ? (int)cpus : 1;
+    out->max_work_group_size = 1;
+    out->unified_memory = true;
+    return CLT_OK;
+}
+
+static clt_status host_open(int index, const clt_device_opts *opts, struct clt_dev **out)
+{
+    if (index != 0)
+        return clt_fail(CLT_ERR_NO_DEVICE, "host: there is one host device, not %d", index);
+    struct clt_dev *dev = calloc(1, sizeof *dev);
+    if (!dev)
+        return clt_fail(CLT_ERR_OUT_OF_MEMORY, "host: no memory to open the device");
+    dev->driver = &clt_host_driver;
+    dev->parent = opts->parent;
+    *out = dev;
+    return CLT_OK;
+}
+
+static void host_close(struct clt_dev *dev) { free(dev); }
+
+static clt_status host_alloc(struct clt_dev *dev, size_t size, clt_tier tier,
+                             struct clt_mem **out)
+{
+    struct clt_mem *mem = calloc(1, sizeof *mem);
+    void *data = size <= SIZE_MAX - (ALIGN - 1)
+                     ? aligned_alloc(ALIGN, (size + ALIGN - 1) & ~(size_t)(ALIGN - 1))
+                     : NULL;
+    if (!mem || !data) {
+        free(mem);
+        free(data);
+        return clt_fail(CLT_ERR_OUT_OF_MEMORY,
+                        "out of memory in tier %s on host: the system refused %zu bytes",
+                        clt_tier_name(tier), size);
+    }
+    *mem = (struct clt_mem){.dev = dev, .size = size, .tier = tier, .impl = data};
+    *out = mem;
+    return CLT_OK;
+}
+
+static void host_free(struct clt_mem *mem)
+{
+    if (!mem)
+        return;
+    free(mem->impl);
+    free(mem);
+}
+
+static clt_status host_write(struct clt_mem *dst, size_t off, const void *src, size_t n,
+                             struct clt_dev_event **ev)
+{
+    (void)ev;
+    memcpy((char *)dst->impl + off, src, n);
+    return CLT_OK;
+}
+
+static clt_status host_read(struct clt_mem *src, size_t off, void *dst, size_t n,
+                            struct clt_dev_event **ev)
+{
+    (void)ev;
+    memcpy(dst, (const char *)src->impl + off, n);
+    return CLT_OK;
+}
+
+static clt_status host_copy(struct clt_mem *dst, size_t dst_off, struct clt_mem *src,
+                            size_t src_off, size_t n, struct clt_dev_event **ev)
+{
+    (void)ev;
+    memmove((char *)dst->impl + dst_off, (const char *)src->impl + src_off, n);
+    return CLT_OK;
+}
+
+static bool host_supports(struct clt_dev *dev, const clt_op *op)
+{
+    (void)dev;
+    switch (op->kind) {
+    case CLT_OP_GEMM: {
+        const clt_gemm_args *g = &op->u.gemm;
+        return g->a.dtype == CLT_DTYPE_F32 && g->b.dtype == CLT_DTYPE_F32 &&
+               g->c.dtype == CLT_DTYPE_F32 && (!g->bias.buf || g->bias.dtype == CLT_DTYPE_F32);
+    }
+    }
+    return false;
+}
+
+/* Element 0 of a tensor whose buffer is host memory. */
+static void *tensor_data(const clt_tensor *t)
+{
+    return (char *)clt_host_mem_data(clt_buffer_mem(t->buf)) + t->offset;
+}
+
+static clt_status host_run(struct clt_dev *dev, const clt_op *op, struct clt_dev_event **ev)
+{
+    (void)dev;
+    (void)ev;
+    switch (op->kind) {
+    case CLT_OP_GEMM: {
+        const clt_gemm_args *g = &op->u.gemm;
+        clt_host_gemm_f32(g, tensor_data(&g->a), tensor_data(&g->b), tensor_data(&g->c),
+                          g->bias.buf ? tensor_data(&g->bias) : NULL);
+        return CLT_OK;
+    }
+    }
+    return clt_fail(CLT_ERR_UNSUPPORTED, "host: op %s is not implemented", clt_op_name(op->kind));
+}
+
+static clt_status host_finish(struct clt_dev *dev)
+{
+    (void)dev;
+    return CLT_OK;
+}
+
+const struct clt_driver clt_host_driver = {
+    .api_version = CLT_DRIVER_API_VERSION,
+    .name = "host",
+    .probe = host_probe,
+    .open = host_open,
+    .close = host_close,
+    .alloc = host_alloc,
+    .free = host_free,
+    .write = host_write,
+    .read = host_read,
+    .copy = host_copy,
+    .supports = host_supports,
+    .run = host_run,
+    .finish = host_finish,
+    .event_wait = NULL,
+    .event_release = NULL,
+};

@@ -1,0 +1,16 @@
+/* What the runtime needs to know of the host driver beyond its table: where a host
+ * memory's bytes are, to stage ops the device cannot run. */
+#ifndef CLT_HOST_DRIVER_H
+#define CLT_HOST_DRIVER_H
+
+#include "runtime/driver.h"
+
+/* The bytes of memory allocated by the host driver. */
+void *clt_host_mem_data(const struct clt_mem *mem);
+
+/* C = alpha·op(A)·op(B) + beta·C + bias on the host, through CBLAS when clt was built
+ * with it, else through the reference. Pointers as in clt_ref_gemm_f32. */
+void clt_host_gemm_f32(const clt_gemm_args *args, const float *a, const float *b, float *c,
+                       const float *bias);
+
+#endif
