@@ -29,7 +29,15 @@ clt_status clt_fail_prefix(clt_status status, const char *fmt, ...)
     va_start(ap, fmt);
     int n = vsnprintf(last_error, sizeof last_error, fmt, ap);
     va_end(ap);
-    if (n >= 0 && (size_t)n < sizeof last_error)
-        snprintf(last_error + n, sizeof last_error - (size_t)n, ": %s", detail);
+    if (n < 0 || (size_t)n + 2 >= sizeof last_error)
+        return status;
+    /* Append ": detail", cut to what fits. */
+    size_t used = (size_t)n, room = sizeof last_error - used - 1;
+    memcpy(last_error + used, ": ", 2);
+    used += 2;
+    room -= 2;
+    size_t len = strnlen(detail, room);
+    memcpy(last_error + used, detail, len);
+    last_error[used + len] = '\0';
     return status;
 }

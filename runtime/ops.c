@@ -180,7 +180,7 @@ static bool is_injective(const clt_tensor *t)
 
 static bool ranges_overlap(const clt_tensor *x, const clt_tensor *y)
 {
-    size_t ex, ey;
+    size_t ex = 0, ey = 0;
     clt_tensor_extent(x, &ex);
     clt_tensor_extent(y, &ey);
     return x->buf == y->buf && x->offset < y->offset + ey && y->offset < x->offset + ex;

@@ -34,9 +34,22 @@ clt_status clt_driver_check(const struct clt_driver *d)
                         "driver '%s' was built for driver API version %d, this runtime "
                         "speaks version %d",
                         name, d->api_version, CLT_DRIVER_API_VERSION);
-    if (!d->name || !d->probe || !d->open || !d->close || !d->alloc || !d->free ||
-        !d->write || !d->read || !d->copy || !d->supports || !d->run || !d->finish)
-        return clt_fail(CLT_ERR_UNSUPPORTED, "driver '%s' lacks a required entry", name);
+    const char *missing = !d->name       ? "name"
+                          : !d->probe    ? "probe"
+                          : !d->open     ? "open"
+                          : !d->close    ? "close"
+                          : !d->alloc    ? "alloc"
+                          : !d->free     ? "free"
+                          : !d->write    ? "write"
+                          : !d->read     ? "read"
+                          : !d->copy     ? "copy"
+                          : !d->supports ? "supports"
+                          : !d->run      ? "run"
+                          : !d->finish   ? "finish"
+                                         : NULL;
+    if (missing)
+        return clt_fail(CLT_ERR_UNSUPPORTED, "driver '%s' lacks the required entry '%s'", name,
+                        missing);
     if (!d->event_wait != !d->event_release)
         return clt_fail(CLT_ERR_UNSUPPORTED,
                         "driver '%s' sets only one of event_wait and event_release", name);

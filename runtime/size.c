@@ -1,12 +1,12 @@
 /* Human sizes ("512M", "1.5G") for budgets given on the command line or environment. */
 #include <ctype.h>
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
-#include "runtime/error.h"
 #include "clt/context.h"
+#include "runtime/error.h"
 
 clt_status clt_parse_size(const char *text, uint64_t *out)
 {
@@ -16,21 +16,32 @@ clt_status clt_parse_size(const char *text, uint64_t *out)
     const char *p = text;
     while (isspace((unsigned char)*p))
         p++;
-    if (!isdigit((unsigned char)*p) && *p != '.')
+    if (!isdigit((unsigned char)*p) && !(*p == '.' && isdigit((unsigned char)p[1])))
         return clt_fail(CLT_ERR_INVALID_ARG,
                         "size '%s' is not a number (expected e.g. 4096, 512M, 1.5G)", text);
+    /* The whole part exactly, as an integer; a fraction, if any, as a double. */
     char *end;
-    double value = strtod(p, &end);
+    errno = 0;
+    uint64_t whole = isdigit((unsigned char)*p) ? strtoull(p, &end, 10) : 0;
+    if (!isdigit((unsigned char)*p))
+        end = (char *)p;
+    if (errno == ERANGE)
+        return clt_fail(CLT_ERR_INVALID_ARG, "size '%s' is out of range", text);
+    double fraction = 0.0;
+    if (*end == '.') {
+        const char *f = end;
+        fraction = strtod(f, &end);
+    }
     const char *unit = end;
-    double scale = 1.0;
+    unsigned shift = 0;
     switch (toupper((unsigned char)*unit)) {
-    case 'K': scale = 0x1p10; unit++; break;
-    case 'M': scale = 0x1p20; unit++; break;
-    case 'G': scale = 0x1p30; unit++; break;
-    case 'T': scale = 0x1p40; unit++; break;
+    case 'K': shift = 10; unit++; break;
+    case 'M': shift = 20; unit++; break;
+    case 'G': shift = 30; unit++; break;
+    case 'T': shift = 40; unit++; break;
     default: break;
     }
-    if (scale > 1.0 && (*unit == 'i' || *unit == 'I'))
+    if (shift && (*unit == 'i' || *unit == 'I'))
         unit++;
     if (*unit == 'b' || *unit == 'B')
         unit++;
@@ -39,11 +50,14 @@ clt_status clt_parse_size(const char *text, uint64_t *out)
     if (*unit != '\0')
         return clt_fail(CLT_ERR_INVALID_ARG,
                         "size '%s' has an unknown unit '%s' (use K, M, G or T)", text, end);
-    double bytes = value * scale;
-    if (!isfinite(bytes) || bytes < 0 || bytes >= 0x1p64)
+    if (shift && whole > (UINT64_MAX >> shift))
         return clt_fail(CLT_ERR_INVALID_ARG, "size '%s' is out of range", text);
-    if (bytes != floor(bytes))
+    uint64_t bytes = whole << shift;
+    double extra = ldexp(fraction, (int)shift);
+    if (extra != floor(extra))
         return clt_fail(CLT_ERR_INVALID_ARG, "size '%s' is not a whole number of bytes", text);
-    *out = (uint64_t)bytes;
+    if (extra > 0 && (uint64_t)extra > UINT64_MAX - bytes)
+        return clt_fail(CLT_ERR_INVALID_ARG, "size '%s' is out of range", text);
+    *out = bytes + (uint64_t)extra;
     return CLT_OK;
 }
