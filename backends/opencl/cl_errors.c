@@ -1,0 +1,130 @@
+/* OpenCL error codes: their names, and which clt_status each one means. */
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "backends/opencl/cl_internal.h"
+
+/* Codes from the OpenCL 1.0–3.0 headers, plus the common extension and vendor ones,
+ * so that a message names the error even when a newer driver returns it. */
+const char *clt_cl_error_name(cl_int err)
+{
+#define CLT_CL_CASE(code, name) \
+    case code: return name
+    switch (err) {
+    CLT_CL_CASE(0, "CL_SUCCESS");
+    CLT_CL_CASE(-1, "CL_DEVICE_NOT_FOUND");
+    CLT_CL_CASE(-2, "CL_DEVICE_NOT_AVAILABLE");
+    CLT_CL_CASE(-3, "CL_COMPILER_NOT_AVAILABLE");
+    CLT_CL_CASE(-4, "CL_MEM_OBJECT_ALLOCATION_FAILURE");
+    CLT_CL_CASE(-5, "CL_OUT_OF_RESOURCES");
+    CLT_CL_CASE(-6, "CL_OUT_OF_HOST_MEMORY");
+    CLT_CL_CASE(-7, "CL_PROFILING_INFO_NOT_AVAILABLE");
+    CLT_CL_CASE(-8, "CL_MEM_COPY_OVERLAP");
+    CLT_CL_CASE(-9, "CL_IMAGE_FORMAT_MISMATCH");
+    CLT_CL_CASE(-10, "CL_IMAGE_FORMAT_NOT_SUPPORTED");
+    CLT_CL_CASE(-11, "CL_BUILD_PROGRAM_FAILURE");
+    CLT_CL_CASE(-12, "CL_MAP_FAILURE");
+    CLT_CL_CASE(-13, "CL_MISALIGNED_SUB_BUFFER_OFFSET");
+    CLT_CL_CASE(-14, "CL_EXEC_STATUS_ERROR_FOR_EVENTS_IN_WAIT_LIST");
+    CLT_CL_CASE(-15, "CL_COMPILE_PROGRAM_FAILURE");
+    CLT_CL_CASE(-16, "CL_LINKER_NOT_AVAILABLE");
+    CLT_CL_CASE(-17, "CL_LINK_PROGRAM_FAILURE");
+    CLT_CL_CASE(-18, "CL_DEVICE_PARTITION_FAILED");
+    CLT_CL_CASE(-19, "CL_KERNEL_ARG_INFO_NOT_AVAILABLE");
+    CLT_CL_CASE(-30, "CL_INVALID_VALUE");
+    CLT_CL_CASE(-31, "CL_INVALID_DEVICE_TYPE");
+    CLT_CL_CASE(-32, "CL_INVALID_PLATFORM");
+    CLT_CL_CASE(-33, "CL_INVALID_DEVICE");
+    CLT_CL_CASE(-34, "CL_INVALID_CONTEXT");
+    CLT_CL_CASE(-35, "CL_INVALID_QUEUE_PROPERTIES");
+    CLT_CL_CASE(-36, "CL_INVALID_COMMAND_QUEUE");
+    CLT_CL_CASE(-37, "CL_INVALID_HOST_PTR");
+    CLT_CL_CASE(-38, "CL_INVALID_MEM_OBJECT");
+    CLT_CL_CASE(-39, "CL_INVALID_IMAGE_FORMAT_DESCRIPTOR");
+    CLT_CL_CASE(-40, "CL_INVALID_IMAGE_SIZE");
+    CLT_CL_CASE(-41, "CL_INVALID_SAMPLER");
+    CLT_CL_CASE(-42, "CL_INVALID_BINARY");
+    CLT_CL_CASE(-43, "CL_INVALID_BUILD_OPTIONS");
+    CLT_CL_CASE(-44, "CL_INVALID_PROGRAM");
+    CLT_CL_CASE(-45, "CL_INVALID_PROGRAM_EXECUTABLE");
+    CLT_CL_CASE(-46, "CL_INVALID_KERNEL_NAME");
+    CLT_CL_CASE(-47, "CL_INVALID_KERNEL_DEFINITION");
+    CLT_CL_CASE(-48, "CL_INVALID_KERNEL");
+    CLT_CL_CASE(-49, "CL_INVALID_ARG_INDEX");
+    CLT_CL_CASE(-50, "CL_INVALID_ARG_VALUE");
+    CLT_CL_CASE(-51, "CL_INVALID_ARG_SIZE");
+    CLT_CL_CASE(-52, "CL_INVALID_KERNEL_ARGS");
+    CLT_CL_CASE(-53, "CL_INVALID_WORK_DIMENSION");
+    CLT_CL_CASE(-54, "CL_INVALID_WORK_GROUP_SIZE");
+    CLT_CL_CASE(-55, "CL_INVALID_WORK_ITEM_SIZE");
+    CLT_CL_CASE(-56, "CL_INVALID_GLOBAL_OFFSET");
+    CLT_CL_CASE(-57, "CL_INVALID_EVENT_WAIT_LIST");
+    CLT_CL_CASE(-58, "CL_INVALID_EVENT");
+    CLT_CL_CASE(-59, "CL_INVALID_OPERATION");
+    CLT_CL_CASE(-60, "CL_INVALID_GL_OBJECT");
+    CLT_CL_CASE(-61, "CL_INVALID_BUFFER_SIZE");
+    CLT_CL_CASE(-62, "CL_INVALID_MIP_LEVEL");
+    CLT_CL_CASE(-63, "CL_INVALID_GLOBAL_WORK_SIZE");
+    CLT_CL_CASE(-64, "CL_INVALID_PROPERTY");
+    CLT_CL_CASE(-65, "CL_INVALID_IMAGE_DESCRIPTOR");
+    CLT_CL_CASE(-66, "CL_INVALID_COMPILER_OPTIONS");
+    CLT_CL_CASE(-67, "CL_INVALID_LINKER_OPTIONS");
+    CLT_CL_CASE(-68, "CL_INVALID_DEVICE_PARTITION_COUNT");
+    CLT_CL_CASE(-69, "CL_INVALID_PIPE_SIZE");
+    CLT_CL_CASE(-70, "CL_INVALID_DEVICE_QUEUE");
+    CLT_CL_CASE(-71, "CL_INVALID_SPEC_ID");
+    CLT_CL_CASE(-72, "CL_MAX_SIZE_RESTRICTION_EXCEEDED");
+    CLT_CL_CASE(-1000, "CL_INVALID_GL_SHAREGROUP_REFERENCE_KHR");
+    CLT_CL_CASE(-1001, "CL_PLATFORM_NOT_FOUND_KHR");
+    CLT_CL_CASE(-1002, "CL_INVALID_D3D10_DEVICE_KHR");
+    CLT_CL_CASE(-1057, "CL_DEVICE_PARTITION_FAILED_EXT");
+    CLT_CL_CASE(-1092, "CL_EGL_RESOURCE_NOT_ACQUIRED_KHR");
+    CLT_CL_CASE(-1093, "CL_INVALID_EGL_OBJECT_KHR");
+    CLT_CL_CASE(-1094, "CL_INVALID_ACCELERATOR_INTEL");
+    CLT_CL_CASE(-1099, "CL_INVALID_COMMAND_BUFFER_KHR");
+    CLT_CL_CASE(-9999, "CL_NV_ILLEGAL_MEMORY_ACCESS"); /* NVIDIA: a kernel faulted */
+    }
+#undef CLT_CL_CASE
+    return "CL_UNKNOWN_ERROR";
+}
+
+clt_status clt_cl_status_of(cl_int err, clt_status otherwise)
+{
+    switch (err) {
+    case CL_SUCCESS:
+        return CLT_OK;
+    case CL_MEM_OBJECT_ALLOCATION_FAILURE:
+    case CL_OUT_OF_RESOURCES:
+    case CL_OUT_OF_HOST_MEMORY:
+    case CL_INVALID_BUFFER_SIZE:
+        return CLT_ERR_OUT_OF_MEMORY;
+    case CL_DEVICE_NOT_FOUND:
+    case CL_DEVICE_NOT_AVAILABLE:
+    case CL_INVALID_DEVICE:
+    case CL_INVALID_CONTEXT:
+    case CL_INVALID_COMMAND_QUEUE:
+        return CLT_ERR_DEVICE_LOST;
+    case CL_COMPILER_NOT_AVAILABLE:
+    case CL_BUILD_PROGRAM_FAILURE:
+    case CL_COMPILE_PROGRAM_FAILURE:
+    case CL_LINKER_NOT_AVAILABLE:
+    case CL_LINK_PROGRAM_FAILURE:
+    case CL_INVALID_BUILD_OPTIONS:
+    case CL_INVALID_BINARY:
+        return CLT_ERR_BUILD;
+    default:
+        return otherwise;
+    }
+}
+
+clt_status clt_cl_fail(const struct clt_cl_device *dev, cl_int err, clt_status otherwise,
+                       const char *call_fmt, ...)
+{
+    char call[256];
+    va_list ap;
+    va_start(ap, call_fmt);
+    vsnprintf(call, sizeof call, call_fmt, ap);
+    va_end(ap);
+    return clt_fail(clt_cl_status_of(err, otherwise), "%s: %s failed: %s (%d)",
+                    dev ? dev->label : "opencl", call, clt_cl_error_name(err), (int)err);
+}

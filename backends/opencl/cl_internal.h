@@ -1,0 +1,138 @@
+/* The OpenCL driver's insides, shared by its files: the device, memory and event
+ * objects behind the runtime's opaque handles, and the helpers each file offers the
+ * others. Only backends/opencl/ includes this (and with it the OpenCL headers). */
+#ifndef CLT_CL_INTERNAL_H
+#define CLT_CL_INTERNAL_H
+
+#define CL_TARGET_OPENCL_VERSION 120
+#include <CL/cl.h>
+
+#include <pthread.h>
+
+#include "runtime/buffer.h"
+#include "runtime/driver.h"
+#include "runtime/error.h"
+#include "runtime/sha256.h"
+
+extern const struct clt_driver clt_opencl_driver;
+
+/* A program built for one device from one source with one set of options. */
+struct clt_cl_program {
+    char *file;                          /* "gemm.cl" */
+    char *options;                       /* the full build options */
+    const char *embedded_text;           /* the embedded source it came from, or NULL */
+    uint8_t source_digest[CLT_SHA256_BYTES];  /* of the source, wherever it came from */
+    cl_program program;
+    struct clt_cl_program *next;
+};
+
+/* An open device: `base` is what the runtime holds (base.impl points back here). */
+struct clt_cl_device {
+    struct clt_dev base;
+    int index;                           /* N of "opencl:N" */
+    char label[32];                      /* "opencl:N", the prefix of every message */
+    clt_device_info info;
+    char device_version[CLT_NAME_MAX];   /* CL_DEVICE_VERSION, part of the cache key */
+
+    cl_platform_id platform;
+    cl_device_id device;
+    cl_context context;
+    cl_command_queue queue;              /* in order */
+
+    char *cache_dir;                     /* NULL: no on-disk cache */
+
+    pthread_mutex_t programs_lock;       /* guards programs, and serialises builds */
+    struct clt_cl_program *programs;
+};
+
+struct clt_cl_mem {
+    struct clt_mem base;                 /* base.impl points back here */
+    cl_mem buffer;
+};
+
+/* The driver's struct clt_dev_event: a cl_event and what it was, for messages. */
+struct clt_cl_event {
+    struct clt_cl_device *dev;
+    cl_event event;
+    const char *what;                    /* "clEnqueueReadBuffer", "gemm_f32" ... */
+    clt_status failure;                  /* what its failure means: TRANSFER, LAUNCH */
+};
+
+static inline struct clt_cl_device *clt_cl_device_of(struct clt_dev *dev)
+{
+    return (struct clt_cl_device *)dev->impl;
+}
+
+/* The cl_mem behind a DEVICE or HOST_PINNED buffer of this driver. */
+static inline cl_mem clt_cl_buffer_of(const clt_buffer *buf)
+{
+    return ((struct clt_cl_mem *)clt_buffer_mem(buf)->impl)->buffer;
+}
+
+/* ---- cl_errors.c ------------------------------------------------------------------ */
+
+/* "CL_INVALID_WORK_GROUP_SIZE"; "CL_UNKNOWN_ERROR" for a code it does not know. */
+const char *clt_cl_error_name(cl_int err);
+
+/* The clt_status for a CL error: allocation failures are CLT_ERR_OUT_OF_MEMORY, a
+ * vanished device CLT_ERR_DEVICE_LOST, compiler failures CLT_ERR_BUILD; anything else
+ * is `otherwise` (CLT_ERR_TRANSFER for copies, CLT_ERR_LAUNCH for kernels ...). */
+clt_status clt_cl_status_of(cl_int err, clt_status otherwise);
+
+/* Fails with the sentence "<label>: <call> failed: <NAME> (<err>)", the status from
+ * clt_cl_status_of(err, otherwise). `call` is printf-formatted. */
+clt_status clt_cl_fail(const struct clt_cl_device *dev, cl_int err, clt_status otherwise,
+                       const char *call_fmt, ...) CLT_PRINTF(4, 5);
+
+/* ---- cl_driver.c ------------------------------------------------------------------ */
+
+/* Logs through the context that opened the device. */
+void clt_cl_log(const struct clt_cl_device *dev, clt_log_level level, const char *fmt, ...)
+    CLT_PRINTF(3, 4);
+
+/* Adds to the context's counters, under its stats lock. */
+void clt_cl_count_build(struct clt_cl_device *dev, bool from_cache, double seconds);
+void clt_cl_count_cache_rejected(struct clt_cl_device *dev);
+
+/* Seconds on a monotonic clock, for timings. */
+double clt_cl_now(void);
+
+/* ---- cl_program.c ----------------------------------------------------------------- */
+
+/* The program for kernels_cl/<file> built with `options` (the driver prepends
+ * -cl-std=CL1.2), from the device's table, else the disk cache, else the compiler.
+ * The program stays owned by the device. Errors: CLT_ERR_BUILD (the text names the
+ * file and device and holds the build log), CLT_ERR_IO (no such source file). */
+clt_status clt_cl_program_get(struct clt_cl_device *dev, const char *file,
+                              const char *options, cl_program *out);
+
+/* Releases every program of the device (at close). */
+void clt_cl_programs_release(struct clt_cl_device *dev);
+
+/* ---- cl_cache.c ------------------------------------------------------------------- */
+
+/* The cache key of a program: SHA-256 over the cache format version, the platform,
+ * device and driver identity, the build options and the source. */
+void clt_cl_cache_key(const struct clt_cl_device *dev, const char *options,
+                      const char *source, size_t source_length,
+                      uint8_t key[CLT_SHA256_BYTES]);
+
+/* Loads and builds the entry for `key`. Returns true with *out set on success; false if
+ * there is no entry or it was rejected (logged at warn and counted). */
+bool clt_cl_cache_load(struct clt_cl_device *dev, const char *file, const char *options,
+                       const uint8_t key[CLT_SHA256_BYTES], cl_program *out);
+
+/* Writes the program's binary as the entry for `key`, atomically, then evicts the
+ * oldest entries beyond the size cap. Failures are logged at warn, never reported. */
+void clt_cl_cache_store(struct clt_cl_device *dev, const char *file,
+                        const uint8_t key[CLT_SHA256_BYTES], cl_program program);
+
+/* ---- cl_gemm.c -------------------------------------------------------------------- */
+
+bool clt_cl_gemm_supports(const struct clt_cl_device *dev, const clt_gemm_args *args);
+
+/* Enqueues the GEMM; *event is the kernel's event (the caller owns it). */
+clt_status clt_cl_gemm_enqueue(struct clt_cl_device *dev, const clt_gemm_args *args,
+                               cl_event *event);
+
+#endif
