@@ -42,6 +42,22 @@ clt_status clt_check_gemm(const clt_op *op)
         (s = check_operand("b", &g->b, &g->c)) != CLT_OK)
         return s;
 
+    /* Storage: a and b alike; c in f32 or in a's dtype; bias in c's. */
+    if (g->b.dtype != g->a.dtype)
+        return clt_fail(CLT_ERR_INVALID_ARG,
+                        "gemm: arguments a and b: dtypes %s and %s differ (a and b share one "
+                        "dtype)",
+                        clt_dtype_name(g->a.dtype), clt_dtype_name(g->b.dtype));
+    if (g->c.dtype != CLT_DTYPE_F32 && g->c.dtype != g->a.dtype)
+        return clt_fail(CLT_ERR_INVALID_ARG,
+                        "gemm: argument c: dtype %s; with %s inputs c is f32 or %s",
+                        clt_dtype_name(g->c.dtype), clt_dtype_name(g->a.dtype),
+                        clt_dtype_name(g->a.dtype));
+    if (g->bias.buf && g->bias.dtype != g->c.dtype)
+        return clt_fail(CLT_ERR_INVALID_ARG,
+                        "gemm: argument bias: dtype %s differs from c's %s",
+                        clt_dtype_name(g->bias.dtype), clt_dtype_name(g->c.dtype));
+
     const int64_t m = rows(&g->c), n = cols(&g->c);
     const int64_t a_m = g->trans_a ? cols(&g->a) : rows(&g->a);
     const int64_t a_k = g->trans_a ? rows(&g->a) : cols(&g->a);

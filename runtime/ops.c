@@ -10,15 +10,16 @@
 #include "runtime/ops.h"
 
 #define F32 (1u << CLT_DTYPE_F32)
+#define HALVES ((1u << CLT_DTYPE_F16) | (1u << CLT_DTYPE_BF16))
 #define TENSOR(op, field, role, optional, dtypes, lo, hi) \
     {#field, offsetof(clt_op, u.op.field), role, optional, dtypes, lo, hi}
 
 static const struct clt_op_desc op_table[CLT_OP_COUNT] = {
     [CLT_OP_GEMM] = {"gemm", 4, {
-        TENSOR(gemm, a, CLT_ARG_IN, false, F32, 2, 3),
-        TENSOR(gemm, b, CLT_ARG_IN, false, F32, 2, 3),
-        TENSOR(gemm, c, CLT_ARG_INOUT, false, F32, 2, 3),
-        TENSOR(gemm, bias, CLT_ARG_IN, true, F32, 1, 1),
+        TENSOR(gemm, a, CLT_ARG_IN, false, F32 | HALVES, 2, 3),
+        TENSOR(gemm, b, CLT_ARG_IN, false, F32 | HALVES, 2, 3),
+        TENSOR(gemm, c, CLT_ARG_INOUT, false, F32 | HALVES, 2, 3),
+        TENSOR(gemm, bias, CLT_ARG_IN, true, F32 | HALVES, 1, 1),
     }, clt_check_gemm},
 };
 

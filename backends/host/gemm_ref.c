@@ -1,8 +1,29 @@
 /* GEMM, the reference: the definition every GEMM kernel is checked against. */
 #include "backends/host/ref.h"
+#include "clt/convert.h"
 
-void clt_ref_gemm_f32(const clt_gemm_args *g, const float *a, const float *b, float *c,
-                      const float *bias)
+/* Element i of storage of the given dtype, widened. */
+static double load(clt_dtype dtype, const void *p, int64_t i)
+{
+    switch (dtype) {
+    case CLT_DTYPE_F32: return ((const float *)p)[i];
+    case CLT_DTYPE_F16: return clt_f16_to_f32(((const uint16_t *)p)[i]);
+    case CLT_DTYPE_BF16: return clt_bf16_to_f32(((const uint16_t *)p)[i]);
+    }
+    return 0.0;
+}
+
+static void store(clt_dtype dtype, void *p, int64_t i, double x)
+{
+    switch (dtype) {
+    case CLT_DTYPE_F32: ((float *)p)[i] = (float)x; break;
+    case CLT_DTYPE_F16: ((uint16_t *)p)[i] = clt_f32_to_f16((float)x); break;
+    case CLT_DTYPE_BF16: ((uint16_t *)p)[i] = clt_f32_to_bf16((float)x); break;
+    }
+}
+
+void clt_ref_gemm(const clt_gemm_args *g, const void *a, const void *b, void *c,
+                  const void *bias)
 {
     // c (batch, M, N) or (M, N); a (batch, M, K), (M, K) or transposed (.., K, M);
     // b (batch, K, N), (K, N) or transposed (.., N, K); bias (N)
@@ -17,24 +38,28 @@ void clt_ref_gemm_f32(const clt_gemm_args *g, const float *a, const float *b, fl
     const int64_t c_batch = rc == 3 ? g->c.strides[0] : 0;
 
     for (int64_t p = 0; p < batch; p++) {
-        const float *ap = a + p * a_batch;
-        const float *bp = b + p * b_batch;
-        float *cp = c + p * c_batch;
         for (int64_t i = 0; i < M; i++) {
             for (int64_t j = 0; j < N; j++) {
                 double acc = 0.0;
                 for (int64_t k = 0; k < K; k++) {
-                    double x = g->trans_a ? ap[k * lda + i] : ap[i * lda + k];
-                    double y = g->trans_b ? bp[j * ldb + k] : bp[k * ldb + j];
-                    acc += x * y;
+                    const int64_t ai = p * a_batch + (g->trans_a ? k * lda + i : i * lda + k);
+                    const int64_t bi = p * b_batch + (g->trans_b ? j * ldb + k : k * ldb + j);
+                    acc += load(g->a.dtype, a, ai) * load(g->b.dtype, b, bi);
                 }
+                const int64_t ci = p * c_batch + i * ldc + j;
                 double out = (double)g->alpha * acc;
                 if (g->beta != 0.0f) /* beta = 0: C is not read */
-                    out += (double)g->beta * cp[i * ldc + j];
+                    out += (double)g->beta * load(g->c.dtype, c, ci);
                 if (bias)
-                    out += bias[j];
-                cp[i * ldc + j] = (float)out;
+                    out += load(g->bias.dtype, bias, j);
+                store(g->c.dtype, c, ci, out);
             }
         }
     }
+}
+
+void clt_ref_gemm_f32(const clt_gemm_args *g, const float *a, const float *b, float *c,
+                      const float *bias)
+{
+    clt_ref_gemm(g, a, b, c, bias);
 }

@@ -132,11 +132,8 @@ static bool host_supports(struct clt_dev *dev, const clt_op *op)
 {
     (void)dev;
     switch (op->kind) {
-    case CLT_OP_GEMM: {
-        const clt_gemm_args *g = &op->u.gemm;
-        return g->a.dtype == CLT_DTYPE_F32 && g->b.dtype == CLT_DTYPE_F32 &&
-               g->c.dtype == CLT_DTYPE_F32 && (!g->bias.buf || g->bias.dtype == CLT_DTYPE_F32);
-    }
+    case CLT_OP_GEMM:
+        return true; /* every dtype the op table admits */
     }
     return false;
 }
@@ -154,9 +151,8 @@ static clt_status host_run(struct clt_dev *dev, const clt_op *op, struct clt_dev
     switch (op->kind) {
     case CLT_OP_GEMM: {
         const clt_gemm_args *g = &op->u.gemm;
-        clt_host_gemm_f32(g, tensor_data(&g->a), tensor_data(&g->b), tensor_data(&g->c),
-                          g->bias.buf ? tensor_data(&g->bias) : NULL);
-        return CLT_OK;
+        return clt_host_gemm(g, tensor_data(&g->a), tensor_data(&g->b), tensor_data(&g->c),
+                             g->bias.buf ? tensor_data(&g->bias) : NULL);
     }
     }
     return clt_fail(CLT_ERR_UNSUPPORTED, "host: op %s is not implemented", clt_op_name(op->kind));

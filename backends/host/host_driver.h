@@ -9,8 +9,9 @@
 void *clt_host_mem_data(const struct clt_mem *mem);
 
 /* C = alpha·op(A)·op(B) + beta·C + bias on the host, through CBLAS when clt was built
- * with it, else through the reference. Pointers as in clt_ref_gemm_f32. */
-void clt_host_gemm_f32(const clt_gemm_args *args, const float *a, const float *b, float *c,
-                       const float *bias);
+ * with it, else through the reference. Pointers and dtypes as in clt_ref_gemm. Fails
+ * only for want of memory to widen f16/bf16 tensors. */
+clt_status clt_host_gemm(const clt_gemm_args *args, const void *a, const void *b, void *c,
+                         const void *bias);
 
 #endif

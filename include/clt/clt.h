@@ -9,6 +9,7 @@
 
 #include "clt/buffer.h"
 #include "clt/context.h"
+#include "clt/convert.h"
 #include "clt/device.h"
 #include "clt/export.h"
 #include "clt/log.h"

@@ -26,7 +26,10 @@ typedef enum clt_op_kind {
  * batch, or rank 2 to use one matrix for every batch. Strides are free in every
  * dimension but the last, which must be 1 (rows are contiguous); a batch stride of 0
  * in a or b repeats one matrix. When beta is 0, C is not read (NaN in it does not
- * propagate). bias: optional (bias.buf NULL), shape (N,), added to every row. */
+ * propagate). bias: optional (bias.buf NULL), shape (N,), added to every row.
+ *
+ * Storage: a and b are both f32, f16 or bf16; c is f32 or the dtype of a; bias has c's
+ * dtype. Products are accumulated in f32 and rounded to c's dtype once, at the end. */
 typedef struct clt_gemm_args {
     clt_tensor a, b, c;
     clt_tensor bias;
