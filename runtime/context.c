@@ -53,6 +53,28 @@ static clt_status resolve_budgets(const clt_context_opts *opts, uint64_t device_
     return CLT_OK;
 }
 
+/* Option, else $CLT_TUNE ("auto", "off"), else auto. */
+static clt_status resolve_tune(const clt_context_opts *opts, clt_tune_mode *out)
+{
+    *out = CLT_TUNE_AUTO;
+    if (opts && opts->tune != CLT_TUNE_DEFAULT) {
+        if (opts->tune != CLT_TUNE_AUTO && opts->tune != CLT_TUNE_OFF)
+            return clt_fail(CLT_ERR_INVALID_ARG, "clt_context_opts.tune is %d, not a tune mode",
+                            (int)opts->tune);
+        *out = opts->tune;
+        return CLT_OK;
+    }
+    const char *env = getenv("CLT_TUNE");
+    if (!env || !*env || strcmp(env, "auto") == 0)
+        return CLT_OK;
+    if (strcmp(env, "off") == 0) {
+        *out = CLT_TUNE_OFF;
+        return CLT_OK;
+    }
+    return clt_fail(CLT_ERR_INVALID_ARG,
+                    "environment variable CLT_TUNE='%s': expected 'auto' or 'off'", env);
+}
+
 static char *dup_or_null(const char *s)
 {
     if (!s)
@@ -143,6 +165,9 @@ clt_status clt_context_open(const struct clt_driver *driver, int index,
     s = resolve_budgets(opts, ctx->info.global_mem_bytes, ctx->stats.mem_budget);
     if (s != CLT_OK)
         goto fail;
+    s = resolve_tune(opts, &ctx->tune);
+    if (s != CLT_OK)
+        goto fail;
     ctx->cache_dir = resolve_cache_dir(opts);
     ctx->nvme_dir = resolve_nvme_dir(opts);
     if (!ctx->cache_dir || !ctx->nvme_dir) {
@@ -150,7 +175,8 @@ clt_status clt_context_open(const struct clt_driver *driver, int index,
         goto fail;
     }
 
-    clt_device_opts dev_opts = {.cache_dir = ctx->cache_dir, .parent = &ctx->parent};
+    clt_device_opts dev_opts = {
+        .cache_dir = ctx->cache_dir, .tune = ctx->tune, .parent = &ctx->parent};
     s = driver->open(index, &dev_opts, &ctx->dev);
     if (s != CLT_OK) {
         s = clt_fail_prefix(s, "cannot open device '%s'", ctx->info.name);
@@ -239,7 +265,8 @@ clt_status clt_context_host_dev(clt_context *ctx, struct clt_dev **out)
     clt_status s = CLT_OK;
     pthread_mutex_lock(&ctx->lock);
     if (!ctx->host_dev) {
-        clt_device_opts dev_opts = {.cache_dir = ctx->cache_dir, .parent = &ctx->parent};
+        clt_device_opts dev_opts = {
+            .cache_dir = ctx->cache_dir, .tune = ctx->tune, .parent = &ctx->parent};
         s = clt_host_driver.open(0, &dev_opts, &ctx->host_dev);
     }
     *out = ctx->host_dev;

@@ -22,6 +22,7 @@ struct clt_context {
 
     char *cache_dir;
     char *nvme_dir;
+    clt_tune_mode tune;            /* resolved: AUTO or OFF */
 
     pthread_mutex_t lock;          /* stats, the lists below, host_dev */
     struct clt_buffer *buffers;    /* every live buffer, to free at destroy */

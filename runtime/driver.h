@@ -14,7 +14,7 @@
 
 /* Bump when the table or the structs below change shape; the registry refuses a
  * table built against another version. */
-#define CLT_DRIVER_API_VERSION 1
+#define CLT_DRIVER_API_VERSION 2
 
 struct clt_logger;
 
@@ -28,6 +28,7 @@ struct clt_dev_parent {
 
 typedef struct clt_device_opts {
     const char *cache_dir;         /* program cache directory; "" = no on-disk cache */
+    clt_tune_mode tune;            /* CLT_TUNE_AUTO or CLT_TUNE_OFF, resolved */
     struct clt_dev_parent *parent;
 } clt_device_opts;
 
@@ -81,6 +82,13 @@ struct clt_driver {
     clt_status (*run)(struct clt_dev *dev, const clt_op *op, struct clt_dev_event **ev);
     /* Waits for all submitted work; reports the first asynchronous failure. */
     clt_status (*finish)(struct clt_dev *dev);
+
+    /* Optional: measures kernel candidates for ops of `kind` and caches the winner
+     * (flags: CLT_TUNE_FORCE, CLT_TUNE_PEERS). NULL: nothing to tune, CLT_OK. */
+    clt_status (*tune)(struct clt_dev *dev, clt_op_kind kind, unsigned flags);
+    /* Optional: how run() would carry out this (validated, supported) op, in a few
+     * words ("gemm_cpu RM=6 NR=16"). NULL: the driver's name. */
+    clt_status (*describe)(struct clt_dev *dev, const clt_op *op, char *out, size_t size);
 
     /* Optional, together: NULL means the driver completes all work before returning and
      * never sets an event. */

@@ -299,6 +299,7 @@ static void cl_close(struct clt_dev *base)
     if (dev->context)
         clReleaseContext(dev->context);
     pthread_mutex_destroy(&dev->programs_lock);
+    pthread_mutex_destroy(&dev->gemm_lock);
     free(dev->cache_dir);
     free(dev);
 }
@@ -342,7 +343,13 @@ static clt_status cl_open(int index, const clt_device_opts *opts, struct clt_dev
         status = clt_fail(CLT_ERR_INTERNAL, "%s: pthread_mutex_init failed", dev->label);
         goto done;
     }
+    if (pthread_mutex_init(&dev->gemm_lock, NULL) != 0) {
+        pthread_mutex_destroy(&dev->programs_lock);
+        status = clt_fail(CLT_ERR_INTERNAL, "%s: pthread_mutex_init failed", dev->label);
+        goto done;
+    }
     lock_made = true;
+    dev->tune = opts && opts->tune == CLT_TUNE_OFF ? CLT_TUNE_OFF : CLT_TUNE_AUTO;
 
     if (opts && opts->cache_dir && opts->cache_dir[0]) {
         dev->cache_dir = strdup(opts->cache_dir);

@@ -13,6 +13,7 @@
 #include "runtime/driver.h"
 #include "runtime/error.h"
 #include "runtime/sha256.h"
+#include "backends/opencl/cl_gemm_params.h"
 
 extern const struct clt_driver clt_opencl_driver;
 
@@ -43,6 +44,11 @@ struct clt_cl_device {
 
     pthread_mutex_t programs_lock;       /* guards programs, and serialises builds */
     struct clt_cl_program *programs;
+
+    clt_tune_mode tune;                  /* from the context: AUTO or OFF */
+    pthread_mutex_t gemm_lock;           /* guards the GEMM parameters' resolution */
+    bool gemm_params_ready;
+    struct clt_cl_gemm_params gemm_params;
 };
 
 struct clt_cl_mem {
@@ -131,8 +137,61 @@ void clt_cl_cache_store(struct clt_cl_device *dev, const char *file,
 
 bool clt_cl_gemm_supports(const struct clt_cl_device *dev, const clt_gemm_args *args);
 
-/* Enqueues the GEMM; *event is the kernel's event (the caller owns it). */
+/* Enqueues the GEMM with the device's parameters (resolving them first if this is the
+ * device's first GEMM: cl_tune.c); *event is the last kernel's event (caller owns it). */
 clt_status clt_cl_gemm_enqueue(struct clt_cl_device *dev, const clt_gemm_args *args,
                                cl_event *event);
+
+/* The kernel that `p` picks for this problem (direct below the flop threshold, else the
+ * family, or CLBlast where it applies). */
+enum clt_cl_gemm_kernel clt_cl_gemm_choose(const struct clt_cl_device *dev,
+                                           const struct clt_cl_gemm_params *p,
+                                           const clt_gemm_args *args);
+
+/* Enqueues the GEMM with the given kernel and parameters: what the tuner measures.
+ * CLT_ERR_UNSUPPORTED if that kernel cannot take this problem or these parameters do
+ * not fit the device (work-group size, local memory). */
+clt_status clt_cl_gemm_enqueue_with(struct clt_cl_device *dev, const clt_gemm_args *args,
+                                    const struct clt_cl_gemm_params *p,
+                                    enum clt_cl_gemm_kernel kernel, cl_event *event);
+
+/* "gemm_cpu RM=6 NR=16 KU=2", "gemm_direct TS=16", "clblast" ... */
+void clt_cl_gemm_describe(const struct clt_cl_device *dev, const clt_gemm_args *args,
+                          char *out, size_t size);
+
+/* ---- cl_gemm_db.c ----------------------------------------------------------------- */
+
+/* The built-in parameters for this device: the most specific database entry (vendor →
+ * architecture → device name), else the default for its device type. */
+void clt_cl_gemm_default_params(const struct clt_cl_device *dev,
+                                struct clt_cl_gemm_params *out);
+
+/* Whether the parameters fit the device: work-group sizes, local memory, divisibility. */
+bool clt_cl_gemm_params_fit(const struct clt_cl_device *dev,
+                            const struct clt_cl_gemm_params *p);
+
+/* ---- cl_clblast.c (CLT_HAVE_CLBLAST) ---------------------------------------------- */
+
+/* Whether CLBlast can take this problem (dtypes, no bias, layout), and run it. */
+bool clt_cl_clblast_supports(const struct clt_cl_device *dev, const clt_gemm_args *args);
+clt_status clt_cl_clblast_enqueue(struct clt_cl_device *dev, const clt_gemm_args *args,
+                                  cl_event *event);
+
+/* ---- cl_tune.c -------------------------------------------------------------------- */
+
+/* The device's GEMM parameters, resolved once (under the device's lock): from
+ * $CLT_GEMM_PARAMS if set, else the tuning cache, else a measured search (CLT_TUNE_AUTO
+ * with a cache directory), else the database defaults. */
+clt_status clt_cl_gemm_params_get(struct clt_cl_device *dev,
+                                  const struct clt_cl_gemm_params **out);
+
+/* The driver's `tune` entry. */
+clt_status clt_cl_tune(struct clt_dev *dev, clt_op_kind kind, unsigned flags);
+
+/* "family=cpu direct_below_flops=2e+06 ts=16 rm=6 nr=16 ku=2 mwg=64 ..." and back; the
+ * format of the tuning cache and of $CLT_GEMM_PARAMS (which may give only some keys,
+ * the rest coming from the defaults). */
+void clt_cl_gemm_params_format(const struct clt_cl_gemm_params *p, char *out, size_t size);
+clt_status clt_cl_gemm_params_parse(const char *text, struct clt_cl_gemm_params *p);
 
 #endif

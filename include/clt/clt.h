@@ -16,6 +16,7 @@
 #include "clt/op.h"
 #include "clt/status.h"
 #include "clt/tensor.h"
+#include "clt/tune.h"
 #include "clt/types.h"
 #include "clt/version.h"
 

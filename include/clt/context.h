@@ -11,6 +11,13 @@
 extern "C" {
 #endif
 
+/* Whether a device measures kernel candidates the first time an op needs them. */
+typedef enum clt_tune_mode {
+    CLT_TUNE_DEFAULT = 0, /* $CLT_TUNE ("auto" or "off"), else auto */
+    CLT_TUNE_AUTO = 1,    /* measure on first use, cache the winner */
+    CLT_TUNE_OFF = 2,     /* use cached results if any, else the built-in defaults */
+} clt_tune_mode;
+
 /* Options for clt_context_create. Fill with clt_context_opts_init, then set what you
  * need; a zero or NULL field means "from the environment, else the default". */
 typedef struct clt_context_opts {
@@ -30,6 +37,7 @@ typedef struct clt_context_opts {
     clt_log_fn log_fn;
     void *log_user;
     clt_log_level log_level; /* messages above this level are not formatted */
+    clt_tune_mode tune;
 } clt_context_opts;
 
 /* Counters a context keeps; see clt_context_stats. */
@@ -39,6 +47,10 @@ typedef struct clt_stats {
     uint64_t cache_rejected;       /* cache entries found corrupt or foreign, rebuilt */
     double build_seconds;          /* time spent compiling from source */
     double cache_load_seconds;     /* time spent loading cached binaries */
+    uint64_t tunings_run;          /* kernel searches measured on this device */
+    uint64_t tunings_from_cache;   /* tuned parameters read from the tuning cache */
+    uint64_t tunings_rejected;     /* tuning cache entries found corrupt or foreign */
+    double tune_seconds;           /* time spent measuring candidates */
     uint64_t ops_run;              /* ops run through the context, fallbacks included */
     uint64_t ops_fallback;         /* ops the device could not run, run on the host */
     uint64_t mem_used[CLT_TIER_COUNT];  /* bytes allocated now, per tier */
