@@ -152,15 +152,19 @@ static clt_status check_range(const char *fn, const char *what, const clt_buffer
     return CLT_OK;
 }
 
-clt_status clt_buffer_write(clt_buffer *buf, size_t offset, const void *src, size_t bytes,
-                            clt_event **done)
+/* Moves bytes between host memory and a buffer of any tier: from src into the buffer
+ * when to_buffer, else from the buffer into dst. */
+static clt_status transfer(clt_buffer *buf, size_t offset, const void *src, void *dst,
+                           size_t bytes, bool to_buffer, clt_event **done)
 {
+    const char *fn = to_buffer ? "clt_buffer_write" : "clt_buffer_read";
+    const void *host = to_buffer ? src : dst;
     if (done)
         *done = NULL;
-    if (!buf || !src)
-        return clt_fail(CLT_ERR_INVALID_ARG, "clt_buffer_write: %s is NULL",
-                        buf ? "src" : "buf");
-    clt_status s = check_range("clt_buffer_write", "destination", buf, offset, bytes);
+    if (!buf || !host)
+        return clt_fail(CLT_ERR_INVALID_ARG, "%s: %s is NULL", fn,
+                        buf ? (to_buffer ? "src" : "dst") : "buf");
+    clt_status s = check_range(fn, to_buffer ? "destination" : "source", buf, offset, bytes);
     if (s != CLT_OK || bytes == 0)
         return s;
     clt_context *ctx = buf->ctx;
@@ -168,48 +172,35 @@ clt_status clt_buffer_write(clt_buffer *buf, size_t offset, const void *src, siz
     case CLT_TIER_DEVICE:
     case CLT_TIER_HOST_PINNED: {
         struct clt_dev_event *ev = NULL;
-        s = ctx->driver->write(buf->mem, offset, src, bytes, done ? &ev : NULL);
+        s = to_buffer ? ctx->driver->write(buf->mem, offset, src, bytes, done ? &ev : NULL)
+                      : ctx->driver->read(buf->mem, offset, dst, bytes, done ? &ev : NULL);
         if (s != CLT_OK)
             return s;
         return clt_event_hand_out(ctx, ctx->driver, ev, done);
     }
     case CLT_TIER_HOST:
-        memcpy((char *)buf->host + offset, src, bytes);
+        if (to_buffer)
+            memcpy((char *)buf->host + offset, src, bytes);
+        else
+            memcpy(dst, (const char *)buf->host + offset, bytes);
         return CLT_OK;
     case CLT_TIER_NVME:
-        return clt_nvme_write(buf->fd, offset, src, bytes);
+        return to_buffer ? clt_nvme_write(buf->fd, offset, src, bytes)
+                         : clt_nvme_read(buf->fd, offset, dst, bytes);
     }
-    return clt_fail(CLT_ERR_INTERNAL, "clt_buffer_write: buffer has no tier");
+    return clt_fail(CLT_ERR_INTERNAL, "%s: buffer has no tier", fn);
+}
+
+clt_status clt_buffer_write(clt_buffer *buf, size_t offset, const void *src, size_t bytes,
+                            clt_event **done)
+{
+    return transfer(buf, offset, src, NULL, bytes, true, done);
 }
 
 clt_status clt_buffer_read(clt_buffer *buf, size_t offset, void *dst, size_t bytes,
                            clt_event **done)
 {
-    if (done)
-        *done = NULL;
-    if (!buf || !dst)
-        return clt_fail(CLT_ERR_INVALID_ARG, "clt_buffer_read: %s is NULL",
-                        buf ? "dst" : "buf");
-    clt_status s = check_range("clt_buffer_read", "source", buf, offset, bytes);
-    if (s != CLT_OK || bytes == 0)
-        return s;
-    clt_context *ctx = buf->ctx;
-    switch (buf->tier) {
-    case CLT_TIER_DEVICE:
-    case CLT_TIER_HOST_PINNED: {
-        struct clt_dev_event *ev = NULL;
-        s = ctx->driver->read(buf->mem, offset, dst, bytes, done ? &ev : NULL);
-        if (s != CLT_OK)
-            return s;
-        return clt_event_hand_out(ctx, ctx->driver, ev, done);
-    }
-    case CLT_TIER_HOST:
-        memcpy(dst, (const char *)buf->host + offset, bytes);
-        return CLT_OK;
-    case CLT_TIER_NVME:
-        return clt_nvme_read(buf->fd, offset, dst, bytes);
-    }
-    return clt_fail(CLT_ERR_INTERNAL, "clt_buffer_read: buffer has no tier");
+    return transfer(buf, offset, NULL, dst, bytes, false, done);
 }
 
 /* NVME on either side: move the bytes through a bounce buffer, chunk by chunk. */

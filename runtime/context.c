@@ -129,12 +129,7 @@ static clt_status probe_one(const struct clt_driver *driver, int index,
         return clt_fail(CLT_ERR_NO_DEVICE, "driver '%s' has no device %d (it has %d)",
                         driver->name, index, n);
     *info = infos[index];
-    info->index = index;
-    snprintf(info->driver, sizeof info->driver, "%s", driver->name);
-    if (strcmp(driver->name, "host") == 0)
-        snprintf(info->name, sizeof info->name, "host");
-    else
-        snprintf(info->name, sizeof info->name, "%s:%d", driver->name, index);
+    clt_registry_fill_identity(info, driver, index);
     return CLT_OK;
 }
 

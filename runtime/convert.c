@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "clt/convert.h"
+#include "runtime/dtype_access.h"
 #include "runtime/error.h"
 
 static uint32_t bits_of(float x)
@@ -80,25 +81,6 @@ uint16_t clt_f32_to_bf16(float x)
 
 float clt_bf16_to_f32(uint16_t h) { return float_of((uint32_t)h << 16); }
 
-static float load(clt_dtype dtype, const void *p, size_t i)
-{
-    switch (dtype) {
-    case CLT_DTYPE_F32: return ((const float *)p)[i];
-    case CLT_DTYPE_F16: return clt_f16_to_f32(((const uint16_t *)p)[i]);
-    case CLT_DTYPE_BF16: return clt_bf16_to_f32(((const uint16_t *)p)[i]);
-    }
-    return 0.0f;
-}
-
-static void store(clt_dtype dtype, void *p, size_t i, float x)
-{
-    switch (dtype) {
-    case CLT_DTYPE_F32: ((float *)p)[i] = x; break;
-    case CLT_DTYPE_F16: ((uint16_t *)p)[i] = clt_f32_to_f16(x); break;
-    case CLT_DTYPE_BF16: ((uint16_t *)p)[i] = clt_f32_to_bf16(x); break;
-    }
-}
-
 clt_status clt_convert(clt_dtype dst_dtype, void *dst, clt_dtype src_dtype, const void *src,
                        size_t n)
 {
@@ -118,6 +100,6 @@ clt_status clt_convert(clt_dtype dst_dtype, void *dst, clt_dtype src_dtype, cons
                         "clt_convert: in place needs dtypes of one size (%s to %s)",
                         clt_dtype_name(src_dtype), clt_dtype_name(dst_dtype));
     for (size_t i = 0; i < n; i++)
-        store(dst_dtype, dst, i, load(src_dtype, src, i));
+        clt_store_elem(dst_dtype, dst, i, clt_load_elem(src_dtype, src, i));
     return CLT_OK;
 }

@@ -56,7 +56,7 @@ clt_status clt_driver_check(const struct clt_driver *d)
     return CLT_OK;
 }
 
-static void fill_identity(clt_device_info *info, const struct clt_driver *d, int index)
+void clt_registry_fill_identity(clt_device_info *info, const struct clt_driver *d, int index)
 {
     info->index = index;
     snprintf(info->driver, sizeof info->driver, "%s", d->name);
@@ -82,7 +82,7 @@ clt_status clt_device_list(clt_device_info *out, int max, int *count)
         if (d->probe(room ? out + total : NULL, room, &n) != CLT_OK)
             continue;
         for (int k = 0; k < n && total + k < max; k++)
-            fill_identity(&out[total + k], d, k);
+            clt_registry_fill_identity(&out[total + k], d, k);
         total += n;
     }
     *count = total;

@@ -1,26 +1,6 @@
 /* GEMM, the reference: the definition every GEMM kernel is checked against. */
 #include "backends/host/ref.h"
-#include "clt/convert.h"
-
-/* Element i of storage of the given dtype, widened. */
-static double load(clt_dtype dtype, const void *p, int64_t i)
-{
-    switch (dtype) {
-    case CLT_DTYPE_F32: return ((const float *)p)[i];
-    case CLT_DTYPE_F16: return clt_f16_to_f32(((const uint16_t *)p)[i]);
-    case CLT_DTYPE_BF16: return clt_bf16_to_f32(((const uint16_t *)p)[i]);
-    }
-    return 0.0;
-}
-
-static void store(clt_dtype dtype, void *p, int64_t i, double x)
-{
-    switch (dtype) {
-    case CLT_DTYPE_F32: ((float *)p)[i] = (float)x; break;
-    case CLT_DTYPE_F16: ((uint16_t *)p)[i] = clt_f32_to_f16((float)x); break;
-    case CLT_DTYPE_BF16: ((uint16_t *)p)[i] = clt_f32_to_bf16((float)x); break;
-    }
-}
+#include "runtime/dtype_access.h"
 
 void clt_ref_gemm(const clt_gemm_args *g, const void *a, const void *b, void *c,
                   const void *bias)
@@ -44,15 +24,16 @@ void clt_ref_gemm(const clt_gemm_args *g, const void *a, const void *b, void *c,
                 for (int64_t k = 0; k < K; k++) {
                     const int64_t ai = p * a_batch + (g->trans_a ? k * lda + i : i * lda + k);
                     const int64_t bi = p * b_batch + (g->trans_b ? j * ldb + k : k * ldb + j);
-                    acc += load(g->a.dtype, a, ai) * load(g->b.dtype, b, bi);
+                    acc += (double)clt_load_elem(g->a.dtype, a, (size_t)ai) *
+                           (double)clt_load_elem(g->b.dtype, b, (size_t)bi);
                 }
                 const int64_t ci = p * c_batch + i * ldc + j;
                 double out = (double)g->alpha * acc;
                 if (g->beta != 0.0f) /* beta = 0: C is not read */
-                    out += (double)g->beta * load(g->c.dtype, c, ci);
+                    out += (double)g->beta * clt_load_elem(g->c.dtype, c, (size_t)ci);
                 if (bias)
-                    out += load(g->bias.dtype, bias, j);
-                store(g->c.dtype, c, ci, out);
+                    out += clt_load_elem(g->bias.dtype, bias, (size_t)j);
+                clt_store_elem(g->c.dtype, c, (size_t)ci, (float)out);
             }
         }
     }
