@@ -1,13 +1,16 @@
-/* GEMM: C = alpha·op(A)·op(B) + beta·C + bias, row-major, f32 (include/clt/op.h).
+/* clt-prelude: dtype.cl */
+/* GEMM, the direct kernel: C = alpha·op(A)·op(B) + beta·C + bias, row-major, in f32
+ * arithmetic over any storage dtype (include/clt/op.h; dtype.cl's AB_DTYPE, C_DTYPE).
  *
  * One work-group of TS×TS work-items computes one TS×TS tile of C, one element each,
  * walking K in steps of TS through two tiles in local memory. Edges are guarded, so any
  * M, N, K >= 1 works; the global size is rounded up to whole work-groups. Work-group
  * dimension 2 is the batch.
  *
- * This is the correct, portable baseline; register tiling and per-device tuning come
- * later. Build options: -DTS=<tile> (16, or 8 on devices with fewer than 256
- * work-items per group). OpenCL C 1.2 only.
+ * It needs no setup and takes every layout, so it runs small problems (where the tiled
+ * families' packing and larger tiles do not pay) and is the fallback for everything.
+ * Build options: -DTS=<tile> (16, or 8 on devices with fewer than 256 work-items per
+ * group), -DAB_DTYPE, -DC_DTYPE. OpenCL C 1.2 only.
  *
  * Indexing: a tensor's first element is at `<x>_offset` elements from its buffer's start
  * (ulong: buffers can exceed 4 GiB); its row stride is `ld<x>` and its batch stride
@@ -18,15 +21,15 @@
 #endif
 
 __kernel __attribute__((reqd_work_group_size(TS, TS, 1)))
-void gemm_f32(const int M, const int N, const int K,
-              __global const float *A, const ulong a_offset, const long lda,
-              const long a_batch_stride, const int trans_a,
-              __global const float *B, const ulong b_offset, const long ldb,
-              const long b_batch_stride, const int trans_b,
-              __global float *C, const ulong c_offset, const long ldc,
-              const long c_batch_stride,
-              __global const float *bias, const ulong bias_offset, const int has_bias,
-              const float alpha, const float beta)
+void gemm_direct(const int M, const int N, const int K,
+                 __global const ab_t *A, const ulong a_offset, const long lda,
+                 const long a_batch_stride, const int trans_a,
+                 __global const ab_t *B, const ulong b_offset, const long ldb,
+                 const long b_batch_stride, const int trans_b,
+                 __global c_t *C, const ulong c_offset, const long ldc,
+                 const long c_batch_stride,
+                 __global const c_t *bias, const ulong bias_offset, const int has_bias,
+                 const float alpha, const float beta)
 {
     /* a_tile[m][k] and b_tile[k][n]; the +1 column keeps the transposed stores below
      * free of local-memory bank conflicts. */
@@ -52,17 +55,17 @@ void gemm_f32(const int M, const int N, const int K,
          * A (M,K): lx walks k; A stored (K,M): lx walks m. Likewise for B. */
         if (!trans_a) {
             const int am = m0 + ly, ak = k0 + lx;
-            a_tile[ly][lx] = (am < M && ak < K) ? A[(long)am * lda + ak] : 0.0f;
+            a_tile[ly][lx] = (am < M && ak < K) ? LOAD_AB(A, (long)am * lda + ak) : 0.0f;
         } else {
             const int am = m0 + lx, ak = k0 + ly;
-            a_tile[lx][ly] = (am < M && ak < K) ? A[(long)ak * lda + am] : 0.0f;
+            a_tile[lx][ly] = (am < M && ak < K) ? LOAD_AB(A, (long)ak * lda + am) : 0.0f;
         }
         if (!trans_b) {
             const int bk = k0 + ly, bn = n0 + lx;
-            b_tile[ly][lx] = (bk < K && bn < N) ? B[(long)bk * ldb + bn] : 0.0f;
+            b_tile[ly][lx] = (bk < K && bn < N) ? LOAD_AB(B, (long)bk * ldb + bn) : 0.0f;
         } else {
             const int bk = k0 + lx, bn = n0 + ly;
-            b_tile[lx][ly] = (bk < K && bn < N) ? B[(long)bn * ldb + bk] : 0.0f;
+            b_tile[lx][ly] = (bk < K && bn < N) ? LOAD_AB(B, (long)bn * ldb + bk) : 0.0f;
         }
         barrier(CLK_LOCAL_MEM_FENCE);
 
@@ -72,13 +75,13 @@ void gemm_f32(const int M, const int N, const int K,
     }
 
     if (m < M && n < N) {
-        __global float *c = C + (long)m * ldc + n;
+        const long at = (long)m * ldc + n;
         float value = alpha * acc;
         /* beta == 0 means C is output only: never read it, so NaN there cannot leak. */
         if (beta != 0.0f)
-            value = fma(beta, *c, value);
+            value = fma(beta, LOAD_C(C, at), value);
         if (has_bias)
-            value += bias[bias_offset + (ulong)n];
-        *c = value;
+            value += LOAD_C(bias, bias_offset + (ulong)n);
+        STORE_C(value, C, at);
     }
 }

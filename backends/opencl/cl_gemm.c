@@ -1,29 +1,32 @@
-/* GEMM on OpenCL: picks the tile size the device can run, gets the program
- * (kernels_cl/gemm.cl) and launches it over (N, M, batch). */
+/* GEMM on OpenCL: which kernel runs a problem, and its launch.
+ *
+ *   direct  kernels_cl/gemm.cl      one launch, any layout, small problems and fallback
+ *   cpu     kernels_cl/gemm_cpu.cl  pack A, pack B into f32 panels, then the micro-kernel
+ *   gpu     kernels_cl/gemm_gpu.cl  local-memory tiles, register micro-tiles, one launch
+ *   clblast cl_clblast.c            where clt was built with it and the tuner chose it
+ *
+ * Every kernel's parameters, transposes and dtypes are build options, so each
+ * combination is its own program, built once per device (cl_program.c) and cached on
+ * disk. Kernel objects are made per launch: clSetKernelArg on a shared one would race
+ * between threads.
+ *
+ * The cpu family's panels live in scratch buffers made for each call and released
+ * right after the launches are enqueued: OpenCL keeps a released buffer alive until
+ * the commands that use it have finished, so concurrent GEMMs need no lock and a large
+ * GEMM does not pin its scratch for the device's lifetime (nor needs a hook at close).
+ * On CPU devices a buffer is host memory that the C allocator recycles, so this costs
+ * little next to the O(MNK) work the family is chosen for. Batches are packed into panels with a batch dimension, in
+ * chunks that keep the scratch under SCRATCH_CHUNK_BYTES; an operand with batch stride
+ * 0 (or rank 2) is packed once for every batch. */
 #include <limits.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "backends/opencl/cl_internal.h"
 
-#define GEMM_KERNEL "gemm_f32"
-
-/* Tile sizes (TS) to try, largest first: a TS×TS work-group must fit the device's and
- * the compiled kernel's work-group limits. */
-static const int tile_sizes[] = {16, 8, 4};
-#define TILE_SIZE_COUNT ((int)(sizeof tile_sizes / sizeof tile_sizes[0]))
-
-static size_t local_bytes(int ts) { return 2u * (size_t)ts * (size_t)(ts + 1) * sizeof(float); }
-
-static bool tile_fits_device(const struct clt_cl_device *dev, int ts)
-{
-    return ts * ts <= dev->info.max_work_group_size &&
-           local_bytes(ts) <= dev->info.local_mem_bytes;
-}
-
-static bool is_f32(const clt_tensor *t) { return t->dtype == CLT_DTYPE_F32; }
-
-/* Tensor offsets are bytes, the kernel indexes floats. */
-static bool is_float_aligned(const clt_tensor *t) { return t->offset % sizeof(float) == 0; }
+/* Scratch per chunk of batches; a single batch may exceed it (up to the device's
+ * largest allocation). */
+#define SCRATCH_CHUNK_BYTES ((size_t)256 << 20)
 
 struct gemm_shape {
     int m, n, k;
@@ -41,142 +44,504 @@ static struct gemm_shape shape_of(const clt_gemm_args *g)
     return s;
 }
 
+static bool is_storage_dtype(clt_dtype d)
+{
+    return d == CLT_DTYPE_F32 || d == CLT_DTYPE_F16 || d == CLT_DTYPE_BF16;
+}
+
+/* Tensor offsets are bytes, the kernels index elements. */
+static bool is_aligned(const clt_tensor *t) { return t->offset % clt_dtype_size(t->dtype) == 0; }
+
 bool clt_cl_gemm_supports(const struct clt_cl_device *dev, const clt_gemm_args *g)
 {
-    if (!is_f32(&g->a) || !is_f32(&g->b) || !is_f32(&g->c))
+    (void)dev;
+    const clt_tensor *a = &g->a, *b = &g->b, *c = &g->c;
+    /* The storage rules of op.h: a and b alike, c f32 or a's dtype, bias c's. */
+    if (!is_storage_dtype(a->dtype) || b->dtype != a->dtype ||
+        (c->dtype != CLT_DTYPE_F32 && c->dtype != a->dtype))
         return false;
-    if (g->bias.buf && !is_f32(&g->bias))
+    if (g->bias.buf && g->bias.dtype != c->dtype)
         return false;
-    if (!is_float_aligned(&g->a) || !is_float_aligned(&g->b) || !is_float_aligned(&g->c) ||
-        (g->bias.buf && !is_float_aligned(&g->bias)))
+    if (!is_aligned(a) || !is_aligned(b) || !is_aligned(c) ||
+        (g->bias.buf && !is_aligned(&g->bias)))
         return false;
-    /* The kernel counts rows and columns in int. */
-    const clt_tensor *a = &g->a, *c = &g->c;
+    /* The kernels count rows and columns in int (with room for rounding up to tiles). */
     int64_t k = g->trans_a ? a->shape[a->rank - 2] : a->shape[a->rank - 1];
-    if (c->shape[c->rank - 2] > INT_MAX - 16 || c->shape[c->rank - 1] > INT_MAX - 16 ||
-        k > INT_MAX - 16)
+    if (c->shape[c->rank - 2] > INT_MAX - 256 || c->shape[c->rank - 1] > INT_MAX - 256 ||
+        k > INT_MAX - 256)
         return false;
-    for (int i = 0; i < TILE_SIZE_COUNT; i++)
-        if (tile_fits_device(dev, tile_sizes[i]))
-            return true;
-    return false;
+    /* The direct kernel runs on every device (its tile shrinks to 1×1). */
+    return true;
 }
 
-/* A kernel object for the largest tile size the device runs, and that size. A fresh
- * kernel each launch: clSetKernelArg on a shared one would race between threads. */
-static clt_status gemm_kernel(struct clt_cl_device *dev, cl_kernel *out, int *ts_out)
+enum clt_cl_gemm_kernel clt_cl_gemm_choose(const struct clt_cl_device *dev,
+                                           const struct clt_cl_gemm_params *p,
+                                           const clt_gemm_args *g)
 {
-    *out = NULL;
-    for (int i = 0; i < TILE_SIZE_COUNT; i++) {
-        int ts = tile_sizes[i];
-        if (!tile_fits_device(dev, ts))
-            continue;
-        char options[64];
-        snprintf(options, sizeof options, "-DTS=%d", ts);
-        cl_program program = NULL;
-        clt_status status = clt_cl_program_get(dev, "gemm.cl", options, &program);
-        if (status != CLT_OK)
-            return status;
-        cl_int err = CL_SUCCESS;
-        cl_kernel kernel = clCreateKernel(program, GEMM_KERNEL, &err);
-        if (!kernel)
-            return clt_cl_fail(dev, err, CLT_ERR_BUILD, "clCreateKernel(%s, gemm.cl)",
-                               GEMM_KERNEL);
-        /* The compiled kernel may allow fewer work-items than the device (registers):
-         * then the next smaller tile. */
-        size_t kernel_max = 0;
-        err = clGetKernelWorkGroupInfo(kernel, dev->device, CL_KERNEL_WORK_GROUP_SIZE,
-                                       sizeof kernel_max, &kernel_max, NULL);
-        if (err != CL_SUCCESS || kernel_max >= (size_t)(ts * ts)) {
-            *out = kernel;
-            *ts_out = ts;
-            return CLT_OK;
-        }
-        clt_cl_log(dev, CLT_LOG_DEBUG, "%s with TS=%d allows %zu work-items, not %d; trying "
-                   "a smaller tile", GEMM_KERNEL, ts, kernel_max, ts * ts);
-        clReleaseKernel(kernel);
-    }
-    return clt_fail(CLT_ERR_UNSUPPORTED,
-                    "%s: %s: no tile size fits the device (max work-group %d, local memory "
-                    "%llu bytes)", dev->label, GEMM_KERNEL, dev->info.max_work_group_size,
-                    (unsigned long long)dev->info.local_mem_bytes);
+    const struct gemm_shape s = shape_of(g);
+    const double flops = 2.0 * s.m * (double)s.n * s.k * (double)s.batch;
+    if (flops < p->direct_below_flops)
+        return CLT_CL_GEMM_DIRECT;
+    /* Without CLBlast, clt_cl_clblast_supports says no. */
+    if (p->use_clblast && clt_cl_clblast_supports(dev, g))
+        return CLT_CL_GEMM_CLBLAST;
+    if (p->family == CLT_CL_GEMM_CPU || p->family == CLT_CL_GEMM_GPU)
+        return p->family;
+    return CLT_CL_GEMM_DIRECT;
 }
 
-/* Kernel arguments, in the order of gemm.cl's parameter list. */
+/* ---- launching ---------------------------------------------------------------------- */
+
 struct kernel_arg {
     size_t size;
     const void *value;
 };
+#define ARG(x) {sizeof(x), &(x)}
+/* A NULL buffer (no bias), which OpenCL passes as a NULL pointer. */
+#define ARG_MEM_OR_NULL(m) {sizeof(m), (m) ? (const void *)&(m) : NULL}
 
 static size_t round_up(size_t x, size_t to) { return (x + to - 1) / to * to; }
+static size_t ceil_div(size_t x, size_t to) { return (x + to - 1) / to; }
+
+/* A fresh kernel object from kernels_cl/<file> built with `options`; CLT_ERR_UNSUPPORTED
+ * when the compiled kernel cannot run `work_items` per work-group (too many registers)
+ * or needs more local memory than the device has. */
+static clt_status make_kernel(struct clt_cl_device *dev, const char *file, const char *name,
+                              const char *options, size_t work_items, cl_kernel *out)
+{
+    *out = NULL;
+    cl_program program = NULL;
+    clt_status status = clt_cl_program_get(dev, file, options, &program);
+    if (status != CLT_OK)
+        return status;
+    cl_int err = CL_SUCCESS;
+    cl_kernel kernel = clCreateKernel(program, name, &err);
+    if (!kernel)
+        return clt_cl_fail(dev, err, CLT_ERR_BUILD, "clCreateKernel(%s, %s)", name, file);
+    size_t kernel_max = 0;
+    cl_ulong local_bytes = 0;
+    if (clGetKernelWorkGroupInfo(kernel, dev->device, CL_KERNEL_WORK_GROUP_SIZE,
+                                 sizeof kernel_max, &kernel_max, NULL) != CL_SUCCESS)
+        kernel_max = work_items;
+    if (clGetKernelWorkGroupInfo(kernel, dev->device, CL_KERNEL_LOCAL_MEM_SIZE,
+                                 sizeof local_bytes, &local_bytes, NULL) != CL_SUCCESS)
+        local_bytes = 0;
+    if (kernel_max < work_items || local_bytes > dev->info.local_mem_bytes) {
+        clReleaseKernel(kernel);
+        return clt_fail(CLT_ERR_UNSUPPORTED,
+                        "%s: %s (%s) runs %zu work-items per group with %llu bytes of local "
+                        "memory; it needs %zu and the device has %llu",
+                        dev->label, name, options, kernel_max,
+                        (unsigned long long)local_bytes, work_items,
+                        (unsigned long long)dev->info.local_mem_bytes);
+    }
+    *out = kernel;
+    return CLT_OK;
+}
+
+static clt_status set_args(struct clt_cl_device *dev, cl_kernel kernel, const char *name,
+                           const struct kernel_arg *args, size_t count)
+{
+    for (cl_uint i = 0; i < (cl_uint)count; i++) {
+        cl_int err = clSetKernelArg(kernel, i, args[i].size, args[i].value);
+        if (err != CL_SUCCESS)
+            return clt_cl_fail(dev, err, CLT_ERR_LAUNCH, "clSetKernelArg(%s, %u)", name,
+                               (unsigned)i);
+    }
+    return CLT_OK;
+}
+
+static clt_status launch(struct clt_cl_device *dev, cl_kernel kernel, const char *name,
+                         const size_t global[3], const size_t *local, cl_event *event)
+{
+    cl_int err = clEnqueueNDRangeKernel(dev->queue, kernel, 3, NULL, global, local, 0, NULL,
+                                        event);
+    if (err != CL_SUCCESS) {
+        if (event)
+            *event = NULL;
+        return clt_cl_fail(dev, err, CLT_ERR_LAUNCH, "clEnqueueNDRangeKernel(%s)", name);
+    }
+    return CLT_OK;
+}
+
+/* The operands as the kernels take them: element offsets, row and batch strides (0: one
+ * matrix for every batch), buffers. */
+struct operands {
+    cl_mem a, b, c, bias;
+    cl_ulong a_offset, b_offset, c_offset, bias_offset;
+    cl_long lda, ldb, ldc, a_batch, b_batch, c_batch;
+    cl_int has_bias;
+    cl_float alpha, beta;
+    int ab_dtype, c_dtype;
+};
+
+static struct operands operands_of(const clt_gemm_args *g)
+{
+    const clt_tensor *a = &g->a, *b = &g->b, *c = &g->c;
+    struct operands o;
+    o.a = clt_cl_buffer_of(a->buf);
+    o.b = clt_cl_buffer_of(b->buf);
+    o.c = clt_cl_buffer_of(c->buf);
+    o.bias = g->bias.buf ? clt_cl_buffer_of(g->bias.buf) : NULL;
+    o.a_offset = a->offset / clt_dtype_size(a->dtype);
+    o.b_offset = b->offset / clt_dtype_size(b->dtype);
+    o.c_offset = c->offset / clt_dtype_size(c->dtype);
+    o.bias_offset = g->bias.buf ? g->bias.offset / clt_dtype_size(g->bias.dtype) : 0;
+    o.lda = a->strides[a->rank - 2];
+    o.ldb = b->strides[b->rank - 2];
+    o.ldc = c->strides[c->rank - 2];
+    o.a_batch = a->rank == 3 ? a->strides[0] : 0;
+    o.b_batch = b->rank == 3 ? b->strides[0] : 0;
+    o.c_batch = c->rank == 3 ? c->strides[0] : 0;
+    o.has_bias = g->bias.buf != NULL;
+    o.alpha = g->alpha;
+    o.beta = g->beta;
+    o.ab_dtype = (int)a->dtype;
+    o.c_dtype = (int)c->dtype;
+    return o;
+}
+
+/* ---- direct ------------------------------------------------------------------------- */
+
+static bool direct_fits(const struct clt_cl_device *dev, int ts)
+{
+    return ts >= 1 && (int64_t)ts * ts <= dev->info.max_work_group_size &&
+           2u * (uint64_t)ts * (uint64_t)(ts + 1) * sizeof(float) <= dev->info.local_mem_bytes;
+}
+
+static clt_status direct_enqueue(struct clt_cl_device *dev, const clt_gemm_args *g, int ts,
+                                 cl_event *event)
+{
+    static const char name[] = "gemm_direct";
+    if (!direct_fits(dev, ts))
+        return clt_fail(CLT_ERR_UNSUPPORTED, "%s: %s: TS=%d does not fit the device",
+                        dev->label, name, ts);
+    const struct gemm_shape s = shape_of(g);
+    struct operands o = operands_of(g);
+    char options[128];
+    snprintf(options, sizeof options, "-DTS=%d -DAB_DTYPE=%d -DC_DTYPE=%d", ts, o.ab_dtype,
+             o.c_dtype);
+    cl_kernel kernel = NULL;
+    clt_status status = make_kernel(dev, "gemm.cl", name, options, (size_t)ts * ts, &kernel);
+    if (status != CLT_OK)
+        return status;
+    cl_int m = s.m, n = s.n, k = s.k, trans_a = g->trans_a, trans_b = g->trans_b;
+    const struct kernel_arg args[] = {
+        ARG(m), ARG(n), ARG(k),
+        ARG(o.a), ARG(o.a_offset), ARG(o.lda), ARG(o.a_batch), ARG(trans_a),
+        ARG(o.b), ARG(o.b_offset), ARG(o.ldb), ARG(o.b_batch), ARG(trans_b),
+        ARG(o.c), ARG(o.c_offset), ARG(o.ldc), ARG(o.c_batch),
+        ARG_MEM_OR_NULL(o.bias), ARG(o.bias_offset), ARG(o.has_bias),
+        ARG(o.alpha), ARG(o.beta),
+    };
+    status = set_args(dev, kernel, name, args, sizeof args / sizeof args[0]);
+    if (status == CLT_OK) {
+        size_t global[3] = {round_up((size_t)s.n, (size_t)ts), round_up((size_t)s.m, (size_t)ts),
+                            s.batch};
+        size_t local[3] = {(size_t)ts, (size_t)ts, 1};
+        status = launch(dev, kernel, name, global, local, event);
+    }
+    /* The queue holds its own reference while the launch is pending. */
+    clReleaseKernel(kernel);
+    return status;
+}
+
+/* ---- cpu: packed panels ------------------------------------------------------------ */
+
+/* Whether the parameters of `family` fit the device (the database's rules). */
+static bool family_fits(const struct clt_cl_device *dev, const struct clt_cl_gemm_params *p,
+                        enum clt_cl_gemm_kernel family)
+{
+    struct clt_cl_gemm_params q = *p;
+    q.family = family;
+    return clt_cl_gemm_params_fit(dev, &q);
+}
+
+static clt_status scratch_create(struct clt_cl_device *dev, size_t bytes, cl_mem *out)
+{
+    cl_int err = CL_SUCCESS;
+    *out = clCreateBuffer(dev->context, CL_MEM_READ_WRITE, bytes, NULL, &err);
+    if (!*out)
+        return clt_fail(CLT_ERR_OUT_OF_MEMORY,
+                        "%s: GEMM scratch for packed panels (%zu bytes): clCreateBuffer "
+                        "failed: %s (%d)", dev->label, bytes, clt_cl_error_name(err), (int)err);
+    return CLT_OK;
+}
+
+/* Packs batches [b0, b0+count) of one operand into its panels. `rows` is the packed
+ * dimension (M for A, N for B), `block` its block size (RM or NR). */
+static clt_status pack(struct clt_cl_device *dev, cl_kernel kernel, const char *name,
+                       cl_int rows, cl_int depth, cl_mem src, cl_ulong offset, cl_long ld,
+                       cl_long batch_stride, cl_int trans, cl_mem panels,
+                       cl_long panels_batch_stride, int block, size_t count)
+{
+    const struct kernel_arg args[] = {
+        ARG(rows), ARG(depth), ARG(src), ARG(offset), ARG(ld), ARG(batch_stride), ARG(trans),
+        ARG(panels), ARG(panels_batch_stride),
+    };
+    clt_status status = set_args(dev, kernel, name, args, sizeof args / sizeof args[0]);
+    if (status != CLT_OK)
+        return status;
+    size_t global[3] = {(size_t)depth, ceil_div((size_t)rows, (size_t)block), count};
+    return launch(dev, kernel, name, global, NULL, NULL);
+}
+
+static clt_status cpu_enqueue(struct clt_cl_device *dev, const clt_gemm_args *g,
+                              const struct clt_cl_gemm_params *p, cl_event *event)
+{
+    const struct clt_cl_gemm_cpu_params *cp = &p->cpu;
+    static const char name[] = "gemm_cpu";
+    clt_status status = CLT_OK;
+    cl_kernel pack_a = NULL, pack_b = NULL, main_kernel = NULL;
+    cl_mem ap = NULL, bp = NULL;
+    *event = NULL;
+    if (!family_fits(dev, p, CLT_CL_GEMM_CPU))
+        return clt_fail(CLT_ERR_UNSUPPORTED, "%s: %s: RM=%d NR=%d KU=%d are out of range",
+                        dev->label, name, cp->rm, cp->nr, cp->ku);
+
+    const struct gemm_shape s = shape_of(g);
+    const struct operands o = operands_of(g);
+    char options[128];
+    snprintf(options, sizeof options, "-DRM=%d -DNR=%d -DKU=%d -DAB_DTYPE=%d -DC_DTYPE=%d",
+             cp->rm, cp->nr, cp->ku, o.ab_dtype, o.c_dtype);
+    status = make_kernel(dev, "gemm_cpu.cl", "gemm_pack_a", options, 1, &pack_a);
+    if (status == CLT_OK)
+        status = make_kernel(dev, "gemm_cpu.cl", "gemm_pack_b", options, 1, &pack_b);
+    if (status == CLT_OK)
+        status = make_kernel(dev, "gemm_cpu.cl", name, options, 1, &main_kernel);
+    if (status != CLT_OK)
+        goto done;
+
+    /* Panels per batch, in floats; an operand shared by every batch is packed once. */
+    const size_t row_blocks = ceil_div((size_t)s.m, (size_t)cp->rm);
+    const size_t col_blocks = ceil_div((size_t)s.n, (size_t)cp->nr);
+    const size_t a_floats = row_blocks * (size_t)cp->rm * (size_t)s.k;
+    const size_t b_floats = col_blocks * (size_t)cp->nr * (size_t)s.k;
+    const bool a_batched = o.a_batch != 0 && s.batch > 1;
+    const bool b_batched = o.b_batch != 0 && s.batch > 1;
+    const size_t per_batch = ((a_batched ? a_floats : 0) + (b_batched ? b_floats : 0)) * 4;
+    size_t chunk = s.batch;
+    if (per_batch > 0 && chunk > SCRATCH_CHUNK_BYTES / per_batch)
+        chunk = SCRATCH_CHUNK_BYTES / per_batch > 0 ? SCRATCH_CHUNK_BYTES / per_batch : 1;
+    const size_t a_bytes = a_floats * 4 * (a_batched ? chunk : 1);
+    const size_t b_bytes = b_floats * 4 * (b_batched ? chunk : 1);
+    if (a_bytes > dev->info.max_alloc_bytes || b_bytes > dev->info.max_alloc_bytes) {
+        status = clt_fail(CLT_ERR_UNSUPPORTED, "%s: %s: packed panels of %zu and %zu bytes "
+                          "exceed the device's largest allocation", dev->label, name, a_bytes,
+                          b_bytes);
+        goto done;
+    }
+    status = scratch_create(dev, a_bytes, &ap);
+    if (status == CLT_OK)
+        status = scratch_create(dev, b_bytes, &bp);
+    if (status != CLT_OK)
+        goto done;
+
+    /* Column blocks per work-item: up to 16 (the A panel is reused from cache across
+     * them), fewer while that would leave under 8 work-groups per compute unit. */
+    cl_int jb_per_item = 16;
+    const size_t units = dev->info.compute_units > 0 ? (size_t)dev->info.compute_units : 1;
+    while (jb_per_item > 1 &&
+           row_blocks * ceil_div(col_blocks, (size_t)jb_per_item) * s.batch < 8 * units)
+        jb_per_item /= 2;
+    const cl_long ap_stride = a_batched ? (cl_long)a_floats : 0;
+    const cl_long bp_stride = b_batched ? (cl_long)b_floats : 0;
+    cl_int m = s.m, n = s.n, k = s.k, trans_a = g->trans_a, trans_b = g->trans_b;
+    for (size_t b0 = 0; b0 < s.batch; b0 += chunk) {
+        const size_t count = s.batch - b0 < chunk ? s.batch - b0 : chunk;
+        if (a_batched || b0 == 0)
+            status = pack(dev, pack_a, "gemm_pack_a", m, k, o.a,
+                          o.a_offset + (cl_ulong)((cl_long)b0 * o.a_batch), o.lda, o.a_batch,
+                          trans_a, ap, ap_stride, cp->rm, a_batched ? count : 1);
+        if (status == CLT_OK && (b_batched || b0 == 0))
+            status = pack(dev, pack_b, "gemm_pack_b", n, k, o.b,
+                          o.b_offset + (cl_ulong)((cl_long)b0 * o.b_batch), o.ldb, o.b_batch,
+                          trans_b, bp, bp_stride, cp->nr, b_batched ? count : 1);
+        if (status != CLT_OK)
+            goto done;
+        const cl_ulong c_offset = o.c_offset + (cl_ulong)((cl_long)b0 * o.c_batch);
+        const struct kernel_arg args[] = {
+            ARG(m), ARG(n), ARG(k), ARG(ap), ARG(ap_stride), ARG(bp), ARG(bp_stride),
+            ARG(o.c), ARG(c_offset), ARG(o.ldc), ARG(o.c_batch),
+            ARG_MEM_OR_NULL(o.bias), ARG(o.bias_offset), ARG(o.has_bias),
+            ARG(o.alpha), ARG(o.beta), ARG(jb_per_item),
+        };
+        status = set_args(dev, main_kernel, name, args, sizeof args / sizeof args[0]);
+        if (status != CLT_OK)
+            goto done;
+        size_t global[3] = {row_blocks, ceil_div(col_blocks, (size_t)jb_per_item), count};
+        size_t local[3] = {1, 1, 1};
+        if (*event) { /* only the last launch's event goes back */
+            clReleaseEvent(*event);
+            *event = NULL;
+        }
+        status = launch(dev, main_kernel, name, global, local, event);
+        if (status != CLT_OK)
+            goto done;
+    }
+done:
+    if (status != CLT_OK && *event) {
+        clReleaseEvent(*event);
+        *event = NULL;
+    }
+    /* Released now, freed by OpenCL once the enqueued launches that use them finish. */
+    if (ap)
+        clReleaseMemObject(ap);
+    if (bp)
+        clReleaseMemObject(bp);
+    if (pack_a)
+        clReleaseKernel(pack_a);
+    if (pack_b)
+        clReleaseKernel(pack_b);
+    if (main_kernel)
+        clReleaseKernel(main_kernel);
+    return status;
+}
+
+/* ---- gpu: local-memory tiles --------------------------------------------------------- */
+
+static clt_status gpu_enqueue(struct clt_cl_device *dev, const clt_gemm_args *g,
+                              const struct clt_cl_gemm_params *params, cl_event *event)
+{
+    static const char name[] = "gemm_gpu";
+    const struct clt_cl_gemm_gpu_params *p = &params->gpu;
+    if (!family_fits(dev, params, CLT_CL_GEMM_GPU))
+        return clt_fail(CLT_ERR_UNSUPPORTED,
+                        "%s: %s: MWG=%d NWG=%d KWG=%d MDIMC=%d NDIMC=%d VWM=%d VWN=%d do not "
+                        "fit the device", dev->label, name, p->mwg, p->nwg, p->kwg, p->mdimc,
+                        p->ndimc, p->vwm, p->vwn);
+    const struct gemm_shape s = shape_of(g);
+    struct operands o = operands_of(g);
+    char options[256];
+    snprintf(options, sizeof options,
+             "-DMWG=%d -DNWG=%d -DKWG=%d -DMDIMC=%d -DNDIMC=%d -DVWM=%d -DVWN=%d "
+             "-DTRANS_A=%d -DTRANS_B=%d -DAB_DTYPE=%d -DC_DTYPE=%d",
+             p->mwg, p->nwg, p->kwg, p->mdimc, p->ndimc, p->vwm, p->vwn, g->trans_a ? 1 : 0,
+             g->trans_b ? 1 : 0, o.ab_dtype, o.c_dtype);
+    cl_kernel kernel = NULL;
+    clt_status status = make_kernel(dev, "gemm_gpu.cl", name, options,
+                                    (size_t)p->mdimc * (size_t)p->ndimc, &kernel);
+    if (status != CLT_OK)
+        return status;
+    cl_int m = s.m, n = s.n, k = s.k;
+    const struct kernel_arg args[] = {
+        ARG(m), ARG(n), ARG(k),
+        ARG(o.a), ARG(o.a_offset), ARG(o.lda), ARG(o.a_batch),
+        ARG(o.b), ARG(o.b_offset), ARG(o.ldb), ARG(o.b_batch),
+        ARG(o.c), ARG(o.c_offset), ARG(o.ldc), ARG(o.c_batch),
+        ARG_MEM_OR_NULL(o.bias), ARG(o.bias_offset), ARG(o.has_bias),
+        ARG(o.alpha), ARG(o.beta),
+    };
+    status = set_args(dev, kernel, name, args, sizeof args / sizeof args[0]);
+    if (status == CLT_OK) {
+        size_t global[3] = {ceil_div((size_t)s.n, (size_t)p->nwg) * (size_t)p->ndimc,
+                            ceil_div((size_t)s.m, (size_t)p->mwg) * (size_t)p->mdimc, s.batch};
+        size_t local[3] = {(size_t)p->ndimc, (size_t)p->mdimc, 1};
+        status = launch(dev, kernel, name, global, local, event);
+    }
+    clReleaseKernel(kernel);
+    return status;
+}
+
+/* ---- dispatch ----------------------------------------------------------------------- */
+
+clt_status clt_cl_gemm_enqueue_with(struct clt_cl_device *dev, const clt_gemm_args *g,
+                                    const struct clt_cl_gemm_params *p,
+                                    enum clt_cl_gemm_kernel kernel, cl_event *event)
+{
+    *event = NULL;
+    switch (kernel) {
+    case CLT_CL_GEMM_DIRECT:
+        return direct_enqueue(dev, g, p->direct.ts, event);
+    case CLT_CL_GEMM_CPU:
+        return cpu_enqueue(dev, g, p, event);
+    case CLT_CL_GEMM_GPU:
+        return gpu_enqueue(dev, g, p, event);
+    case CLT_CL_GEMM_CLBLAST:
+        if (clt_cl_clblast_supports(dev, g))
+            return clt_cl_clblast_enqueue(dev, g, event);
+        return clt_fail(CLT_ERR_UNSUPPORTED, "%s: CLBlast cannot run this GEMM here",
+                        dev->label);
+    }
+    return clt_fail(CLT_ERR_UNSUPPORTED, "%s: GEMM kernel %d does not exist", dev->label,
+                    (int)kernel);
+}
+
+/* The largest direct tile the device runs: the fallback needs no parameters to fit. */
+static int direct_tile_for(const struct clt_cl_device *dev, int ts)
+{
+    while (ts > 1 && !direct_fits(dev, ts))
+        ts /= 2;
+    return ts;
+}
 
 clt_status clt_cl_gemm_enqueue(struct clt_cl_device *dev, const clt_gemm_args *g,
                                cl_event *event)
 {
-    clt_status status = CLT_OK;
-    cl_kernel kernel = NULL;
-    int ts = 0;
     *event = NULL;
-
-    status = gemm_kernel(dev, &kernel, &ts);
+    const struct clt_cl_gemm_params *p = NULL;
+    clt_status status = clt_cl_gemm_params_get(dev, &p);
     if (status != CLT_OK)
-        goto done;
-
-    const struct gemm_shape s = shape_of(g);
-    const clt_tensor *a = &g->a, *b = &g->b, *c = &g->c;
-    cl_int m = s.m, n = s.n, k = s.k;
-    cl_mem a_mem = clt_cl_buffer_of(a->buf), b_mem = clt_cl_buffer_of(b->buf);
-    cl_mem c_mem = clt_cl_buffer_of(c->buf);
-    cl_mem bias_mem = g->bias.buf ? clt_cl_buffer_of(g->bias.buf) : NULL;
-    cl_ulong a_offset = a->offset / sizeof(float), b_offset = b->offset / sizeof(float);
-    cl_ulong c_offset = c->offset / sizeof(float);
-    cl_ulong bias_offset = g->bias.buf ? g->bias.offset / sizeof(float) : 0;
-    /* Row stride: the second-to-last dimension's; batch stride: the first's of a rank-3
-     * tensor, 0 (one matrix for every batch) for rank 2. */
-    cl_long lda = a->strides[a->rank - 2], ldb = b->strides[b->rank - 2];
-    cl_long ldc = c->strides[c->rank - 2];
-    cl_long a_batch = a->rank == 3 ? a->strides[0] : 0;
-    cl_long b_batch = b->rank == 3 ? b->strides[0] : 0;
-    cl_long c_batch = c->rank == 3 ? c->strides[0] : 0;
-    cl_int trans_a = g->trans_a, trans_b = g->trans_b, has_bias = g->bias.buf != NULL;
-    cl_float alpha = g->alpha, beta = g->beta;
-
-    const struct kernel_arg args[] = {
-        {sizeof m, &m},           {sizeof n, &n},           {sizeof k, &k},
-        {sizeof a_mem, &a_mem},   {sizeof a_offset, &a_offset},
-        {sizeof lda, &lda},       {sizeof a_batch, &a_batch}, {sizeof trans_a, &trans_a},
-        {sizeof b_mem, &b_mem},   {sizeof b_offset, &b_offset},
-        {sizeof ldb, &ldb},       {sizeof b_batch, &b_batch}, {sizeof trans_b, &trans_b},
-        {sizeof c_mem, &c_mem},   {sizeof c_offset, &c_offset},
-        {sizeof ldc, &ldc},       {sizeof c_batch, &c_batch},
-        /* No bias: a NULL buffer, which OpenCL passes as a NULL pointer. */
-        {sizeof bias_mem, bias_mem ? (const void *)&bias_mem : NULL},
-        {sizeof bias_offset, &bias_offset}, {sizeof has_bias, &has_bias},
-        {sizeof alpha, &alpha},   {sizeof beta, &beta},
-    };
-    for (cl_uint i = 0; i < (cl_uint)(sizeof args / sizeof args[0]); i++) {
-        cl_int err = clSetKernelArg(kernel, i, args[i].size, args[i].value);
-        if (err != CL_SUCCESS) {
-            status = clt_cl_fail(dev, err, CLT_ERR_LAUNCH, "clSetKernelArg(%s, %u)",
-                                 GEMM_KERNEL, (unsigned)i);
-            goto done;
-        }
+        return status;
+    const enum clt_cl_gemm_kernel kernel = clt_cl_gemm_choose(dev, p, g);
+    status = clt_cl_gemm_enqueue_with(dev, g, p, kernel, event);
+    /* A family that cannot take this problem here (its compiled kernel wants fewer
+     * work-items, its panels do not fit in memory) leaves it to the direct kernel. */
+    if (kernel != CLT_CL_GEMM_DIRECT &&
+        (status == CLT_ERR_UNSUPPORTED || status == CLT_ERR_OUT_OF_MEMORY)) {
+        clt_cl_log(dev, CLT_LOG_INFO, "GEMM: %s; running the direct kernel instead",
+                   clt_last_error());
+        status = direct_enqueue(dev, g, direct_tile_for(dev, p->direct.ts), event);
     }
-
-    size_t global[3] = {round_up((size_t)s.n, (size_t)ts), round_up((size_t)s.m, (size_t)ts),
-                        s.batch};
-    size_t local[3] = {(size_t)ts, (size_t)ts, 1};
-    cl_int err = clEnqueueNDRangeKernel(dev->queue, kernel, 3, NULL, global, local, 0, NULL,
-                                        event);
-    if (err != CL_SUCCESS) {
-        *event = NULL;
-        status = clt_cl_fail(dev, err, CLT_ERR_LAUNCH, "clEnqueueNDRangeKernel(%s)",
-                             GEMM_KERNEL);
-        goto done;
-    }
-done:
-    /* The queue holds its own reference while the launch is pending. */
-    if (kernel)
-        clReleaseKernel(kernel);
     return status;
+}
+
+static const char *dtype_text(clt_dtype d)
+{
+    switch (d) {
+    case CLT_DTYPE_F32: return "f32";
+    case CLT_DTYPE_F16: return "f16";
+    case CLT_DTYPE_BF16: return "bf16";
+    }
+    return "?";
+}
+
+void clt_cl_gemm_describe(const struct clt_cl_device *dev, const clt_gemm_args *g, char *out,
+                          size_t size)
+{
+    /* The device's parameters if resolved, else what resolving would start from. The
+     * lock is taken on a const device: it guards the parameters, it is not one of them. */
+    struct clt_cl_device *d = (struct clt_cl_device *)dev;
+    struct clt_cl_gemm_params p;
+    pthread_mutex_lock(&d->gemm_lock);
+    const bool ready = d->gemm_params_ready;
+    if (ready)
+        p = d->gemm_params;
+    pthread_mutex_unlock(&d->gemm_lock);
+    if (!ready)
+        clt_cl_gemm_default_params(dev, &p);
+
+    char dtypes[32];
+    if (g->c.dtype == g->a.dtype)
+        snprintf(dtypes, sizeof dtypes, "%s", dtype_text(g->a.dtype));
+    else
+        snprintf(dtypes, sizeof dtypes, "%s\u2192%s", dtype_text(g->a.dtype),
+                 dtype_text(g->c.dtype));
+    switch (clt_cl_gemm_choose(dev, &p, g)) {
+    case CLT_CL_GEMM_DIRECT:
+        snprintf(out, size, "gemm_direct TS=%d %s", direct_tile_for(dev, p.direct.ts), dtypes);
+        break;
+    case CLT_CL_GEMM_CPU:
+        snprintf(out, size, "gemm_cpu RM=%d NR=%d KU=%d %s", p.cpu.rm, p.cpu.nr, p.cpu.ku,
+                 dtypes);
+        break;
+    case CLT_CL_GEMM_GPU:
+        snprintf(out, size, "gemm_gpu MWG=%d NWG=%d KWG=%d MDIMC=%d NDIMC=%d VWM=%d VWN=%d %s",
+                 p.gpu.mwg, p.gpu.nwg, p.gpu.kwg, p.gpu.mdimc, p.gpu.ndimc, p.gpu.vwm,
+                 p.gpu.vwn, dtypes);
+        break;
+    case CLT_CL_GEMM_CLBLAST:
+        snprintf(out, size, "clblast sgemm");
+        break;
+    }
 }

@@ -1,20 +1,214 @@
-/* Built-in GEMM parameters per device. */
+/* Built-in GEMM parameters per device, in CLBlast's database shape: vendor → architecture
+ * → device name, with a default at each level, so an untuned device gets the parameters
+ * of its closest known relative. The tuner (cl_tune.c) measures better ones and caches
+ * them per device; these are what a device starts from.
+ *
+ * Sources: the gpu family's tiles follow CLBlast's published xgemm tunings for the
+ * same architectures (its database, src/database/kernels/xgemm), adapted to this kernel
+ * (both operands always staged in local memory, NDIMC along C's rows); the cpu family's
+ * micro-tile was measured on PoCL (AVX2+FMA: 16 ymm registers hold RM×NR/8 = 12
+ * accumulators, 2 B vectors and a broadcast). */
+#include <stdio.h>
+#include <string.h>
+
 #include "backends/opencl/cl_internal.h"
+
+/* From cl_ext.h (cl_nv_device_attribute_query). */
+#ifndef CL_DEVICE_COMPUTE_CAPABILITY_MAJOR_NV
+#define CL_DEVICE_COMPUTE_CAPABILITY_MAJOR_NV 0x4000
+#define CL_DEVICE_COMPUTE_CAPABILITY_MINOR_NV 0x4001
+#endif
+
+/* Problems below these many flops run the direct kernel. On a CPU the packing costs two
+ * extra passes over A and B; on a GPU a tile per work-group leaves most of the device
+ * idle below about 128³. */
+#define CPU_DIRECT_BELOW (2.0 * 48 * 48 * 48)
+#define GPU_DIRECT_BELOW (2.0 * 128 * 128 * 128)
+
+#define CPU_PARAMS(RM, NR, KU)                                                            \
+    {.direct_below_flops = CPU_DIRECT_BELOW, .family = CLT_CL_GEMM_CPU, .use_clblast = false, \
+     .direct = {.ts = 16}, .cpu = {.rm = RM, .nr = NR, .ku = KU},                          \
+     .gpu = {.mwg = 32, .nwg = 32, .kwg = 16, .mdimc = 8, .ndimc = 8, .vwm = 1, .vwn = 1}}
+
+#define GPU_PARAMS(MWG, NWG, KWG, MDIMC, NDIMC, VWM, VWN)                                 \
+    {.direct_below_flops = GPU_DIRECT_BELOW, .family = CLT_CL_GEMM_GPU, .use_clblast = false, \
+     .direct = {.ts = 16}, .cpu = {.rm = 6, .nr = 16, .ku = 2},                            \
+     .gpu = {.mwg = MWG, .nwg = NWG, .kwg = KWG, .mdimc = MDIMC, .ndimc = NDIMC,           \
+             .vwm = VWM, .vwn = VWN}}
+
+struct db_device {
+    const char *name; /* CL_DEVICE_NAME; NULL: the architecture's default (last) */
+    struct clt_cl_gemm_params params;
+};
+
+struct db_arch {
+    const char *arch; /* "sm_70", "gfx906"; NULL: the vendor's default (last) */
+    const struct db_device *devices;
+};
+
+struct db_vendor {
+    clt_device_type type;
+    const char *vendor;  /* matched within CL_DEVICE_VENDOR, ignoring case; NULL: any */
+    const struct db_arch *archs;
+};
+
+/* ---- NVIDIA GPUs ---- */
+static const struct db_device nvidia_volta_on[] = {
+    /* Volta, Turing, Ampere, Ada: 64 KiB+ registers per SM; an 8×8 micro-tile per
+     * work-item, 256 work-items, 16 KiB of local memory per group. */
+    {NULL, GPU_PARAMS(128, 128, 16, 16, 16, 4, 4)},
+};
+static const struct db_device nvidia_pascal[] = {
+    /* CLBlast SM6.1 default: KWG 32, MWG 64 NWG 64, MDIMC 16 NDIMC 8, VWM 4 VWN 4. */
+    {NULL, GPU_PARAMS(64, 64, 32, 16, 8, 4, 4)},
+};
+static const struct db_device nvidia_default[] = {
+    {NULL, GPU_PARAMS(64, 64, 16, 16, 16, 2, 2)},
+};
+static const struct db_arch nvidia[] = {
+    {"sm_70", nvidia_volta_on}, {"sm_72", nvidia_volta_on}, {"sm_75", nvidia_volta_on},
+    {"sm_80", nvidia_volta_on}, {"sm_86", nvidia_volta_on}, {"sm_87", nvidia_volta_on},
+    {"sm_89", nvidia_volta_on}, {"sm_90", nvidia_volta_on},
+    {"sm_60", nvidia_pascal},   {"sm_61", nvidia_pascal},   {"sm_62", nvidia_pascal},
+    {NULL, nvidia_default},
+};
+
+/* ---- AMD GPUs: the device name is the gfx target on ROCm ("gfx906") ---- */
+static const struct db_device amd_gcn[] = {
+    /* GCN/CDNA, wavefront 64: 16×16 work-items, 4×4 each, float4 loads. */
+    {NULL, GPU_PARAMS(64, 64, 16, 16, 16, 4, 4)},
+};
+static const struct db_device amd_rdna[] = {
+    /* RDNA, wave32 and a larger register file per lane: 8×4 per work-item. */
+    {NULL, GPU_PARAMS(128, 64, 16, 16, 16, 4, 4)},
+};
+static const struct db_device amd_default[] = {
+    /* CLBlast's AMD default: KWG 32, MWG 64 NWG 64, MDIMC 16 NDIMC 16... VWM 4 VWN 4. */
+    {NULL, GPU_PARAMS(64, 64, 16, 16, 16, 4, 4)},
+};
+static const struct db_arch amd[] = {
+    {"gfx900", amd_gcn},   {"gfx906", amd_gcn},   {"gfx908", amd_gcn},   {"gfx90a", amd_gcn},
+    {"gfx940", amd_gcn},   {"gfx942", amd_gcn},   {"gfx1010", amd_rdna}, {"gfx1030", amd_rdna},
+    {"gfx1031", amd_rdna}, {"gfx1100", amd_rdna}, {"gfx1101", amd_rdna}, {"gfx1102", amd_rdna},
+    {NULL, amd_default},
+};
+
+/* ---- Intel GPUs ---- */
+static const struct db_device intel_gpu_default[] = {
+    /* CLBlast's Intel GPU default: KWG 32, MWG 64 NWG 64, MDIMC 16 NDIMC 8, VWM 4 VWN 4. */
+    {NULL, GPU_PARAMS(64, 64, 32, 16, 8, 4, 4)},
+};
+static const struct db_arch intel_gpu[] = {
+    {NULL, intel_gpu_default},
+};
+
+/* ---- CPUs (PoCL, Intel's and AMD's CPU runtimes) ---- */
+static const struct db_device cpu_default[] = {
+    /* Measured on PoCL 3.1, AVX2+FMA (see the header). */
+    {NULL, CPU_PARAMS(6, 16, 2)},
+};
+static const struct db_arch cpu[] = {
+    {NULL, cpu_default},
+};
+
+/* ---- anything else ---- */
+static const struct db_device gpu_default[] = {
+    /* Modest: 64 work-items and 4 KiB of local memory fit every GPU we know of. */
+    {NULL, GPU_PARAMS(32, 32, 16, 8, 8, 2, 2)},
+};
+static const struct db_arch other_gpu[] = {
+    {NULL, gpu_default},
+};
+
+static const struct db_vendor database[] = {
+    {CLT_DEVICE_TYPE_GPU, "NVIDIA", nvidia},
+    {CLT_DEVICE_TYPE_GPU, "Advanced Micro Devices", amd},
+    {CLT_DEVICE_TYPE_GPU, "AMD", amd},
+    {CLT_DEVICE_TYPE_GPU, "Intel", intel_gpu},
+    {CLT_DEVICE_TYPE_CPU, NULL, cpu},
+    {CLT_DEVICE_TYPE_GPU, NULL, other_gpu},
+    {CLT_DEVICE_TYPE_ACCELERATOR, NULL, other_gpu},
+    {CLT_DEVICE_TYPE_OTHER, NULL, other_gpu},
+};
+#define DATABASE_SIZE ((int)(sizeof database / sizeof database[0]))
+
+static bool contains_ignoring_case(const char *haystack, const char *needle)
+{
+    const size_t n = strlen(needle);
+    for (const char *h = haystack; *h; h++) {
+        size_t i = 0;
+        while (i < n && h[i] && (h[i] | 0x20) == (needle[i] | 0x20))
+            i++;
+        if (i == n)
+            return true;
+    }
+    return false;
+}
+
+/* The device's architecture as the database names it: "sm_70" from NVIDIA's compute
+ * capability, "gfx906" from an AMD device name that is a gfx target; "" otherwise. */
+static void architecture_of(const struct clt_cl_device *dev, char *out, size_t size)
+{
+    out[0] = '\0';
+    if (contains_ignoring_case(dev->info.vendor, "NVIDIA")) {
+        cl_uint major = 0, minor = 0;
+        if (clGetDeviceInfo(dev->device, CL_DEVICE_COMPUTE_CAPABILITY_MAJOR_NV, sizeof major,
+                            &major, NULL) == CL_SUCCESS &&
+            clGetDeviceInfo(dev->device, CL_DEVICE_COMPUTE_CAPABILITY_MINOR_NV, sizeof minor,
+                            &minor, NULL) == CL_SUCCESS)
+            snprintf(out, size, "sm_%u%u", (unsigned)major, (unsigned)minor);
+        return;
+    }
+    const char *name = dev->info.device_name;
+    if (strncmp(name, "gfx", 3) == 0) {
+        size_t n = strcspn(name, ": ");  /* "gfx90a:sramecc+:xnack-" */
+        if (n >= size)
+            n = size - 1;
+        memcpy(out, name, n);
+        out[n] = '\0';
+    }
+}
+
+static const struct db_vendor *vendor_entry(const struct clt_cl_device *dev)
+{
+    for (int i = 0; i < DATABASE_SIZE; i++) {
+        const struct db_vendor *v = &database[i];
+        if (v->type == dev->info.type &&
+            (!v->vendor || contains_ignoring_case(dev->info.vendor, v->vendor)))
+            return v;
+    }
+    return NULL;
+}
 
 void clt_cl_gemm_default_params(const struct clt_cl_device *dev, struct clt_cl_gemm_params *out)
 {
-    const bool cpu = dev->info.type == CLT_DEVICE_TYPE_CPU;
-    *out = (struct clt_cl_gemm_params){
-        .direct_below_flops = cpu ? 2.0 * 64 * 64 * 64 : 2.0 * 128 * 128 * 128,
-        .family = cpu ? CLT_CL_GEMM_CPU : CLT_CL_GEMM_GPU,
-        .use_clblast = false,
-        .direct = {.ts = 16},
-        .cpu = {.rm = 6, .nr = 16, .ku = 1},
-        .gpu = {.mwg = 64, .nwg = 64, .kwg = 16, .mdimc = 16, .ndimc = 16, .vwm = 2, .vwn = 2},
-    };
-    while (out->direct.ts > 1 && (out->direct.ts * out->direct.ts > dev->info.max_work_group_size))
+    static const struct clt_cl_gemm_params fallback = GPU_PARAMS(32, 32, 16, 8, 8, 2, 2);
+    *out = fallback;
+    const struct db_vendor *vendor = vendor_entry(dev);
+    if (vendor) {
+        char arch[64];
+        architecture_of(dev, arch, sizeof arch);
+        const struct db_arch *a = vendor->archs;
+        while (a->arch && strcmp(a->arch, arch) != 0)
+            a++;
+        const struct db_device *d = a->devices;
+        while (d->name && strcmp(d->name, dev->info.device_name) != 0)
+            d++;
+        *out = d->params;
+    }
+    /* The direct kernel is the fallback for every problem: it must always fit. */
+    while (out->direct.ts > 1 &&
+           ((int64_t)out->direct.ts * out->direct.ts > dev->info.max_work_group_size ||
+            2u * (uint64_t)out->direct.ts * (uint64_t)(out->direct.ts + 1) * sizeof(float) >
+                dev->info.local_mem_bytes))
         out->direct.ts /= 2;
+    /* A device smaller than its entry assumes (fewer work-items, little local memory)
+     * runs the direct kernel rather than nothing. */
+    if (!clt_cl_gemm_params_fit(dev, out))
+        out->direct_below_flops = 1e300;
 }
+
+static bool is_vector_width(int w) { return w == 1 || w == 2 || w == 4 || w == 8; }
 
 bool clt_cl_gemm_params_fit(const struct clt_cl_device *dev, const struct clt_cl_gemm_params *p)
 {
@@ -23,13 +217,21 @@ bool clt_cl_gemm_params_fit(const struct clt_cl_device *dev, const struct clt_cl
     const int ts = p->direct.ts;
     if (ts < 1 || (int64_t)ts * ts > wg || 2u * (uint64_t)ts * (uint64_t)(ts + 1) * 4u > local)
         return false;
+    if (!(p->direct_below_flops >= 0))
+        return false;
     const struct clt_cl_gemm_cpu_params *c = &p->cpu;
-    if (c->rm < 1 || c->rm > 16 || (c->nr != 8 && c->nr != 16) || c->ku < 1 || c->ku > 16)
+    if (p->family == CLT_CL_GEMM_CPU)
+        return c->rm >= 1 && c->rm <= 16 && (c->nr == 8 || c->nr == 16) && c->ku >= 1 &&
+               c->ku <= 16;
+    if (p->family != CLT_CL_GEMM_GPU)
         return false;
+    /* gemm_gpu.cl: whole vectors per work-item along M and N, and along K when a layout
+     * loads vectors in that direction. */
     const struct clt_cl_gemm_gpu_params *g = &p->gpu;
-    if ((int64_t)g->mdimc * g->ndimc > wg || g->mwg % (g->mdimc * g->vwm) != 0 ||
-        g->nwg % (g->ndimc * g->vwn) != 0 ||
-        (uint64_t)(g->mwg + g->nwg) * (uint64_t)g->kwg * 4u > local)
+    if (g->mwg < 1 || g->nwg < 1 || g->kwg < 1 || g->mdimc < 1 || g->ndimc < 1 ||
+        !is_vector_width(g->vwm) || !is_vector_width(g->vwn))
         return false;
-    return true;
+    return (int64_t)g->mdimc * g->ndimc <= wg && g->mwg % (g->mdimc * g->vwm) == 0 &&
+           g->nwg % (g->ndimc * g->vwn) == 0 && g->kwg % g->vwm == 0 && g->kwg % g->vwn == 0 &&
+           (uint64_t)(g->mwg + g->nwg) * (uint64_t)g->kwg * 4u <= local;
 }

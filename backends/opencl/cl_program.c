@@ -1,6 +1,9 @@
 /* Programs: each (source, options) is built once per device and kept in the device's
  * table until close. The source is the copy embedded at build time, or
  * $CLT_KERNEL_DIR/<file> when that is set (kernel development without rebuilding clt).
+ * A source whose first line is the comment "clt-prelude: NAME.cl" is built
+ * with kernels_cl/NAME.cl in front of it (shared helpers such as the dtype loads and
+ * stores), so the cache key, made from the joined text, covers the prelude too.
  * Before compiling, the on-disk cache (cl_cache.c) is asked; after compiling, it is
  * given the binary. */
 #include <errno.h>
@@ -17,9 +20,12 @@
 struct source {
     const char *text;
     size_t length;
-    char *owned;        /* text read from $CLT_KERNEL_DIR, else NULL */
+    char *owned;        /* text read from $CLT_KERNEL_DIR or joined with a prelude */
+    const char *embedded; /* the embedded text of the file itself, else NULL (from disk) */
     char origin[512];   /* "embedded" or the path it was read from, for messages */
 };
+
+#define PRELUDE_DIRECTIVE "/* clt-prelude: "
 
 static clt_status read_source_file(const struct clt_cl_device *dev, const char *path,
                                    struct source *src)
@@ -62,8 +68,8 @@ done:
     return status;
 }
 
-static clt_status source_load(const struct clt_cl_device *dev, const char *file,
-                              struct source *src)
+static clt_status source_load_one(const struct clt_cl_device *dev, const char *file,
+                                  struct source *src)
 {
     memset(src, 0, sizeof *src);
     const char *dir = getenv("CLT_KERNEL_DIR");
@@ -75,12 +81,66 @@ static clt_status source_load(const struct clt_cl_device *dev, const char *file,
         if (strcmp(clt_cl_sources[i].name, file) == 0) {
             src->text = clt_cl_sources[i].text;
             src->length = clt_cl_sources[i].length;
+            src->embedded = src->text;
             snprintf(src->origin, sizeof src->origin, "embedded");
             return CLT_OK;
         }
     }
     return clt_fail(CLT_ERR_INTERNAL, "%s: no kernel source named %s is embedded in clt",
                     dev->label, file);
+}
+
+/* The file's source, joined behind its prelude when its first line names one. The
+ * "#line 1" between them keeps the compiler's line numbers those of the file. */
+static clt_status source_load(const struct clt_cl_device *dev, const char *file,
+                              struct source *src)
+{
+    clt_status status = source_load_one(dev, file, src);
+    if (status != CLT_OK ||
+        strncmp(src->text, PRELUDE_DIRECTIVE, strlen(PRELUDE_DIRECTIVE)) != 0)
+        return status;
+    char name[64];
+    const char *start = src->text + strlen(PRELUDE_DIRECTIVE);
+    size_t n = strcspn(start, " *\n");
+    if (n == 0 || n >= sizeof name || strcmp(file, name) == 0) {
+        free(src->owned);
+        memset(src, 0, sizeof *src);
+        return clt_fail(CLT_ERR_INTERNAL, "%s: kernel source %s names no usable prelude",
+                        dev->label, file);
+    }
+    memcpy(name, start, n);
+    name[n] = '\0';
+    struct source prelude;
+    status = source_load_one(dev, name, &prelude);
+    if (status != CLT_OK) {
+        free(src->owned);
+        memset(src, 0, sizeof *src);
+        return status;
+    }
+    static const char separator[] = "\n#line 1\n";
+    const size_t sep = sizeof separator - 1;
+    char *joined = malloc(prelude.length + sep + src->length + 1);
+    if (joined) {
+        memcpy(joined, prelude.text, prelude.length);
+        memcpy(joined + prelude.length, separator, sep);
+        memcpy(joined + prelude.length + sep, src->text, src->length);
+        joined[prelude.length + sep + src->length] = '\0';
+    }
+    free(prelude.owned);
+    if (!joined) {
+        free(src->owned);
+        memset(src, 0, sizeof *src);
+        return clt_fail(CLT_ERR_OUT_OF_MEMORY, "%s: out of host memory", dev->label);
+    }
+    free(src->owned);
+    src->owned = joined;
+    src->length = prelude.length + sep + src->length;
+    src->text = joined;
+    /* An embedded file with an embedded prelude keeps its identity (the table knows it
+     * by address); one read from disk is known by the joined text's digest. */
+    if (!prelude.embedded)
+        src->embedded = NULL;
+    return CLT_OK;
 }
 
 /* The build log of a failed build, trimmed, or NULL. The caller frees it. */
@@ -157,8 +217,8 @@ static struct clt_cl_program *table_find(const struct clt_cl_device *dev, const 
     for (struct clt_cl_program *p = dev->programs; p; p = p->next) {
         if (strcmp(p->file, file) != 0 || strcmp(p->options, options) != 0)
             continue;
-        if (src->owned ? memcmp(p->source_digest, digest, CLT_SHA256_BYTES) == 0
-                       : p->embedded_text == src->text)
+        if (src->embedded ? p->embedded_text == src->embedded
+                          : memcmp(p->source_digest, digest, CLT_SHA256_BYTES) == 0)
             return p;
     }
     return NULL;
@@ -187,7 +247,7 @@ static clt_status program_get_locked(struct clt_cl_device *dev, const char *file
     if (status != CLT_OK)
         goto done;
     uint8_t digest[CLT_SHA256_BYTES] = {0};
-    if (src.owned)
+    if (!src.embedded)
         clt_sha256(src.text, src.length, digest);
     struct clt_cl_program *found = table_find(dev, file, options, &src, digest);
     if (found) {
@@ -204,8 +264,8 @@ static clt_status program_get_locked(struct clt_cl_device *dev, const char *file
         status = clt_fail(CLT_ERR_OUT_OF_MEMORY, "%s: out of host memory", dev->label);
         goto done;
     }
-    if (!src.owned) {
-        entry->embedded_text = src.text;
+    if (src.embedded) {
+        entry->embedded_text = src.embedded;
         clt_sha256(src.text, src.length, digest);
     }
     memcpy(entry->source_digest, digest, sizeof digest);
