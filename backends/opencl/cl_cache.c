@@ -55,18 +55,6 @@ static uint32_t get_le32(const uint8_t *p)
     return v;
 }
 
-/* Each field is hashed with its length first, so that no two different lists of
- * fields hash the same bytes ("ab"+"c" vs "a"+"bc"). */
-static void hash_field(struct clt_sha256 *h, const void *data, size_t n)
-{
-    uint8_t length[8];
-    put_le64(length, n);
-    clt_sha256_update(h, length, sizeof length);
-    clt_sha256_update(h, data, n);
-}
-
-static void hash_string(struct clt_sha256 *h, const char *s) { hash_field(h, s, strlen(s)); }
-
 void clt_cl_cache_key(const struct clt_cl_device *dev, const char *options,
                       const char *source, size_t source_length,
                       uint8_t key[CLT_SHA256_BYTES])
@@ -75,14 +63,11 @@ void clt_cl_cache_key(const struct clt_cl_device *dev, const char *options,
     uint8_t version[4];
     put_le32(version, CLT_CL_CACHE_FORMAT_VERSION);
     clt_sha256_init(&h);
-    hash_string(&h, "clt OpenCL program cache");
-    hash_field(&h, version, sizeof version);
-    hash_string(&h, dev->info.platform);  /* platform name and version */
-    hash_string(&h, dev->info.device_name);
-    hash_string(&h, dev->device_version);
-    hash_string(&h, dev->info.driver_version);
-    hash_string(&h, options);
-    hash_field(&h, source, source_length);
+    clt_cl_hash_string(&h, "clt OpenCL program cache");
+    clt_cl_hash_field(&h, version, sizeof version);
+    clt_cl_hash_device(&h, dev);
+    clt_cl_hash_string(&h, options);
+    clt_cl_hash_field(&h, source, source_length);
     clt_sha256_final(&h, key);
 }
 
@@ -238,35 +223,6 @@ bool clt_cl_cache_load(struct clt_cl_device *dev, const char *file, const char *
 
 /* ---- storing ------------------------------------------------------------------------ */
 
-/* mkdir -p: creates the directory and its missing parents. */
-static bool make_dirs(const char *dir, char *why, size_t why_cap)
-{
-    char path[4096];
-    if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path) {
-        snprintf(why, why_cap, "path too long");
-        return false;
-    }
-    for (char *p = path + 1; ; p++) {
-        if (*p != '/' && *p != '\0')
-            continue;
-        char saved = *p;
-        *p = '\0';
-        if (mkdir(path, 0755) != 0 && errno != EEXIST) {
-            snprintf(why, why_cap, "cannot create the directory or a parent: %s", strerror(errno));
-            return false;
-        }
-        *p = saved;
-        if (saved == '\0')
-            break;
-    }
-    struct stat st;
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        snprintf(why, why_cap, "not a directory");
-        return false;
-    }
-    return true;
-}
-
 /* The program's binary for our one device; NULL (with `why`) if the driver gives none. */
 static uint8_t *program_binary(cl_program program, size_t *size, char *why, size_t why_cap)
 {
@@ -297,65 +253,6 @@ static uint8_t *program_binary(cl_program program, size_t *size, char *why, size
     }
     *size = binary_size;
     return binary;
-}
-
-/* Writes header and payload to a temporary file beside `path`, syncs it and renames
- * it over `path`. */
-static bool write_atomically(const char *dir, const char *path, const uint8_t *header,
-                             const uint8_t *payload, size_t payload_size, char *why,
-                             size_t why_cap)
-{
-    bool ok = false;
-    FILE *f = NULL;
-    char temp[4096];
-    bool temp_made = false;
-    if (snprintf(temp, sizeof temp, "%s.tmp.XXXXXX", path) >= (int)sizeof temp) {
-        snprintf(why, why_cap, "path too long");
-        goto done;
-    }
-    int fd = mkstemp(temp);
-    if (fd < 0) {
-        snprintf(why, why_cap, "cannot create a temporary file: %s", strerror(errno));
-        goto done;
-    }
-    temp_made = true;
-    f = fdopen(fd, "wb");
-    if (!f) {
-        snprintf(why, why_cap, "fdopen: %s", strerror(errno));
-        close(fd);
-        goto done;
-    }
-    if (fwrite(header, 1, CLT_CL_CACHE_HEADER_BYTES, f) != CLT_CL_CACHE_HEADER_BYTES ||
-        fwrite(payload, 1, payload_size, f) != payload_size || fflush(f) != 0 ||
-        fsync(fileno(f)) != 0) {
-        snprintf(why, why_cap, "writing the temporary file: %s", strerror(errno));
-        goto done;
-    }
-    int closed = fclose(f);
-    f = NULL;
-    if (closed != 0) {
-        snprintf(why, why_cap, "closing the temporary file: %s", strerror(errno));
-        goto done;
-    }
-    if (rename(temp, path) != 0) {
-        snprintf(why, why_cap, "renaming the temporary file into place: %s", strerror(errno));
-        goto done;
-    }
-    temp_made = false;
-    /* Make the rename itself durable; if the directory cannot be synced the entry
-     * may vanish in a crash, which a cache can afford. */
-    int dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir_fd >= 0) {
-        fsync(dir_fd);
-        close(dir_fd);
-    }
-    ok = true;
-done:
-    if (f)
-        fclose(f);
-    if (temp_made)
-        unlink(temp);
-    return ok;
 }
 
 /* "<64 hex digits>.bin" */
@@ -497,7 +394,7 @@ void clt_cl_cache_store(struct clt_cl_device *dev, const char *file,
     uint8_t *binary = program_binary(program, &size, why, sizeof why);
     if (!binary)
         goto done;
-    if (!make_dirs(dev->cache_dir, why, sizeof why))
+    if (!clt_cl_make_dirs(dev->cache_dir, why, sizeof why))
         goto done;
 
     uint8_t header[CLT_CL_CACHE_HEADER_BYTES] = {0};
@@ -508,7 +405,8 @@ void clt_cl_cache_store(struct clt_cl_device *dev, const char *file,
     clt_sha256(binary, size, header + CLT_CL_CACHE_OFFSET_DIGEST);
 
     entry_path(dev, key, path, sizeof path);
-    if (!write_atomically(dev->cache_dir, path, header, binary, size, why, sizeof why))
+    const struct clt_cl_chunk chunks[] = {{header, sizeof header}, {binary, size}};
+    if (!clt_cl_write_atomically(dev->cache_dir, path, chunks, 2, why, sizeof why))
         goto done;
     clt_cl_log(dev, CLT_LOG_DEBUG, "cached %s as %s (%zu bytes)", file, path, size);
     evict(dev);

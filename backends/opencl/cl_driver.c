@@ -582,6 +582,24 @@ static clt_status cl_run(struct clt_dev *base, const clt_op *op, struct clt_dev_
     return complete(dev, event, what, CLT_ERR_LAUNCH, ev);
 }
 
+/* How cl_run would carry the op out; resolves the device's GEMM parameters first (a
+ * search or the tuning cache), as a first run does. */
+static clt_status cl_describe(struct clt_dev *base, const clt_op *op, char *out, size_t size)
+{
+    struct clt_cl_device *dev = clt_cl_device_of(base);
+    const struct clt_cl_gemm_params *params = NULL;
+    switch (op->kind) {
+    case CLT_OP_GEMM: {
+        clt_status status = clt_cl_gemm_params_get(dev, &params);
+        if (status == CLT_OK)
+            clt_cl_gemm_describe(dev, &op->u.gemm, out, size);
+        return status;
+    }
+    }
+    snprintf(out, size, "opencl");
+    return CLT_OK;
+}
+
 static clt_status cl_finish(struct clt_dev *base)
 {
     struct clt_cl_device *dev = clt_cl_device_of(base);
@@ -605,6 +623,8 @@ const struct clt_driver clt_opencl_driver = {
     .supports = cl_supports,
     .run = cl_run,
     .finish = cl_finish,
+    .tune = clt_cl_tune,
+    .describe = cl_describe,
     .event_wait = cl_event_wait,
     .event_release = cl_event_release,
 };

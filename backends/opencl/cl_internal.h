@@ -133,6 +133,29 @@ bool clt_cl_cache_load(struct clt_cl_device *dev, const char *file, const char *
 void clt_cl_cache_store(struct clt_cl_device *dev, const char *file,
                         const uint8_t key[CLT_SHA256_BYTES], cl_program program);
 
+/* ---- cl_file.c -------------------------------------------------------------------- */
+
+/* Hashing for cache keys: each field goes in with its length first, so that no two
+ * different lists of fields hash the same bytes ("ab"+"c" vs "a"+"bc"). */
+void clt_cl_hash_field(struct clt_sha256 *h, const void *data, size_t n);
+void clt_cl_hash_string(struct clt_sha256 *h, const char *s);
+/* The device's identity: platform name and version, device name, device version,
+ * driver version. */
+void clt_cl_hash_device(struct clt_sha256 *h, const struct clt_cl_device *dev);
+
+/* mkdir -p. False with the reason in `why` if the directory cannot be made. */
+bool clt_cl_make_dirs(const char *dir, char *why, size_t why_cap);
+
+/* Writes the chunks, in order, to a temporary file beside `path` in `dir`, fsyncs it and
+ * renames it over `path`. False with the reason in `why`; nothing is left behind. */
+struct clt_cl_chunk {
+    const void *data;
+    size_t size;
+};
+bool clt_cl_write_atomically(const char *dir, const char *path,
+                             const struct clt_cl_chunk *chunks, int n_chunks, char *why,
+                             size_t why_cap);
+
 /* ---- cl_gemm.c -------------------------------------------------------------------- */
 
 bool clt_cl_gemm_supports(const struct clt_cl_device *dev, const clt_gemm_args *args);
@@ -185,8 +208,66 @@ clt_status clt_cl_clblast_enqueue(struct clt_cl_device *dev, const clt_gemm_args
 clt_status clt_cl_gemm_params_get(struct clt_cl_device *dev,
                                   const struct clt_cl_gemm_params **out);
 
-/* The driver's `tune` entry. */
+/* The driver's `tune` entry: for GEMM, measures now (or, without CLT_TUNE_FORCE, takes a
+ * sound cache entry), stores the winner and makes it the device's parameters. */
 clt_status clt_cl_tune(struct clt_dev *dev, clt_op_kind kind, unsigned flags);
+
+/* ---- cl_tune_cache.c --------------------------------------------------------------- */
+
+/* Bump when the tuning file's layout, its key, or the meaning of a parameter changes. */
+#define CLT_CL_TUNE_FORMAT_VERSION 1
+
+/* <cache dir>/gemm-tune-<hex>.txt, hex the SHA-256 of the format version, the device's
+ * identity and the embedded kernel sources. False (no tuning cache) without a cache
+ * directory, or when kernels come from $CLT_KERNEL_DIR (entries are for the embedded
+ * kernels). */
+bool clt_cl_tune_cache_path(const struct clt_cl_device *dev, char *path, size_t cap);
+
+enum clt_cl_tune_entry {
+    CLT_CL_TUNE_ENTRY_NONE,      /* no entry, or no tuning cache */
+    CLT_CL_TUNE_ENTRY_LOADED,    /* *out holds the entry's parameters */
+    CLT_CL_TUNE_ENTRY_REJECTED,  /* corrupt, foreign or unfit: logged at warn */
+};
+
+/* Reads and checks the device's entry (header, identity, checksum, parameters that parse
+ * and fit the device). Leaves the thread's error sentence as it was. */
+enum clt_cl_tune_entry clt_cl_tune_cache_load(struct clt_cl_device *dev,
+                                              struct clt_cl_gemm_params *out);
+
+/* Writes the entry atomically. A failure is logged at warn, never reported. */
+void clt_cl_tune_cache_store(struct clt_cl_device *dev, const struct clt_cl_gemm_params *p);
+
+/* ---- cl_tune_search.c -------------------------------------------------------------- */
+
+/* What a GEMM search measures: candidates are ranked by the summed median time of the
+ * `large` problems (f32, M×N×K); the direct kernel's crossover is found on cubes of the
+ * `crossover` sizes (ascending). Each time is the median of `repeats` runs after one
+ * warm-up run (which also builds the program). */
+#define CLT_CL_TUNE_MAX_PROBLEMS 2
+#define CLT_CL_TUNE_MAX_CROSSOVER 6
+struct clt_cl_tune_plan {
+    struct {
+        int m, n, k;
+    } large[CLT_CL_TUNE_MAX_PROBLEMS];
+    int n_large;
+    int crossover[CLT_CL_TUNE_MAX_CROSSOVER];
+    int n_crossover;
+    int repeats;
+};
+
+/* The plan first use and clt_tune run: 512³ and 256×1024×768, crossover at 32³..256³,
+ * median of 5. */
+void clt_cl_tune_default_plan(struct clt_cl_tune_plan *plan);
+
+/* Measures the candidates of the device's kernel family (both families with
+ * CLT_TUNE_PEERS), the direct kernel's crossover, and CLBlast (on GPUs, or anywhere with
+ * CLT_TUNE_PEERS) and writes the winner into *out. Candidates that do not build or run
+ * are skipped. Errors: CLT_ERR_UNSUPPORTED when no candidate ran, CLT_ERR_DEVICE_LOST,
+ * CLT_ERR_OUT_OF_MEMORY for the scratch buffers. */
+clt_status clt_cl_gemm_search(struct clt_cl_device *dev, const struct clt_cl_tune_plan *plan,
+                              unsigned flags, struct clt_cl_gemm_params *out);
+
+/* ---- cl_gemm_params.c -------------------------------------------------------------- */
 
 /* "family=cpu direct_below_flops=2e+06 ts=16 rm=6 nr=16 ku=2 mwg=64 ..." and back; the
  * format of the tuning cache and of $CLT_GEMM_PARAMS (which may give only some keys,
