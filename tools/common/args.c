@@ -44,6 +44,15 @@ static bool store_value(const char *prog, const args_option *opt, const char *va
         *(double *)opt->target = v;
         return true;
     }
+    case ARGS_LIST: {
+        args_list *list = opt->target;
+        if (list->count >= ARGS_LIST_MAX) {
+            fprintf(stderr, "%s: %s given more than %d times\n", prog, opt->name, ARGS_LIST_MAX);
+            return false;
+        }
+        list->items[list->count++] = value;
+        return true;
+    }
     case ARGS_FLAG:
         break;
     }

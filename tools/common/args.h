@@ -17,12 +17,21 @@ typedef enum args_kind {
     ARGS_STRING, /* const char *: points into argv */
     ARGS_INT,    /* int64_t: decimal, range-checked */
     ARGS_DOUBLE, /* double: finite */
+    ARGS_LIST,   /* args_list: every occurrence appended, in order */
 } args_kind;
+
+/* The target of an ARGS_LIST option: the values of a repeatable option ("--shape A
+ * --shape B"), pointing into argv. More than ARGS_LIST_MAX is a usage error. */
+#define ARGS_LIST_MAX 64
+typedef struct args_list {
+    const char *items[ARGS_LIST_MAX];
+    int count;
+} args_list;
 
 typedef struct args_option {
     const char *name;    /* with its dashes: "--device" */
     args_kind kind;
-    void *target;        /* bool *, const char **, int64_t * or double *, by kind */
+    void *target;        /* bool *, const char **, int64_t *, double * or args_list * */
     const char *metavar; /* value placeholder for usage: "NAME"; NULL for flags */
     const char *help;    /* one line */
 } args_option;

@@ -10,21 +10,9 @@ usage-error  an unknown flag exits 2 and stderr names the flag and shows the usa
 help         --help exits 0 and prints the usage on stdout.
 """
 import json
-import subprocess
 import sys
 
-
-def run(binary, *args):
-    return subprocess.run([binary, *args], capture_output=True, text=True, timeout=240)
-
-
-def fail(message, result=None):
-    print("FAIL:", message, file=sys.stderr)
-    if result is not None:
-        print("exit status:", result.returncode, file=sys.stderr)
-        print("--- stdout ---\n" + result.stdout, file=sys.stderr)
-        print("--- stderr ---\n" + result.stderr, file=sys.stderr)
-    sys.exit(1)
+from toolcheck import fail, run
 
 
 def check_json(binary):

@@ -1,0 +1,370 @@
+#!/usr/bin/env bash
+# check-kernels.sh: compiles every OpenCL kernel of clt for the real targets, with the
+# build options the OpenCL driver uses, to show that each kernel builds for vendors
+# that CI has no hardware for.
+#
+#   tools/check-kernels.sh [--markdown FILE] [--jobs N] [--keep DIR] [--help]
+#
+# For every kernels_cl/*.cl and every option set of it in tools/kernel-variants.txt:
+#   sm_70, sm_86   clang → PTX, then ptxas assembles it and reports registers and spills
+#                  (CUDA 13's ptxas dropped sm_70: sm_70 PTX is assembled for sm_75,
+#                  and the report says so)
+#   gfx906, gfx1030  clang → AMDGPU assembly; VGPRs, SGPRs, spills and scratch come from
+#                  the code object's metadata
+#   spirv          clang -O0 → LLVM bitcode → llvm-spirv (SPIR-V 1.0) → spirv-val for
+#                  OpenCL 1.2 (-O1 and above emit `freeze`, which llvm-spirv-15 cannot
+#                  translate)
+# OpenCL builtins (get_local_id, barrier, vload_half ...) come from libclc's bitcode,
+# linked in for PTX and AMDGPU; SPIR-V keeps them as OpenCL.std instructions.
+#
+# Prints a table (file × variant × target → ok/FAIL, registers, spills) on stdout.
+# Exit status: 0 when everything that could be checked compiled, 1 when anything
+# failed, 2 on a usage error, 77 when nothing could be checked (no clang, no target).
+# A target whose tools are missing is reported as skipped.
+#
+# Environment: CLANG, PTXAS, LLVM_SPIRV, SPIRV_VAL (tool paths; a path that does not
+# exist skips what needs the tool), CLC_DIR (libclc's bitcode, default /usr/lib/clc). Debian packages: clang-15 llvm-spirv-15 spirv-tools
+# libclc-15; ptxas from the CUDA toolkit.
+set -uo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+kernel_dir="$root/kernels_cl"
+variants_file="$root/tools/kernel-variants.txt"
+targets=(sm_70 sm_86 gfx906 gfx1030 spirv)
+# The five storage combinations (AB_DTYPE, C_DTYPE) that @dtypes expands to.
+dtype_combos=("f32:0:0" "f16:1:0" "f16>f16:1:1" "bf16:2:0" "bf16>bf16:2:2")
+sep=$'\037' # field separator of the internal lists (a tab would merge empty fields)
+
+usage() {
+    sed -n '2,/^set -uo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//'
+}
+
+markdown="" keep="" jobs="$(nproc 2>/dev/null || echo 2)"
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+    --markdown) [[ $# -ge 2 ]] || { echo "check-kernels: --markdown needs a FILE" >&2; exit 2; }
+                markdown="$2"; shift 2 ;;
+    --markdown=*) markdown="${1#*=}"; shift ;;
+    --jobs) [[ $# -ge 2 && "$2" =~ ^[1-9][0-9]*$ ]] ||
+                { echo "check-kernels: --jobs needs a positive number" >&2; exit 2; }
+            jobs="$2"; shift 2 ;;
+    --keep) [[ $# -ge 2 ]] || { echo "check-kernels: --keep needs a DIR" >&2; exit 2; }
+            keep="$2"; shift 2 ;;
+    --help|-h) usage; exit 0 ;;
+    *) echo "check-kernels: unknown argument '$1'" >&2
+       echo "usage: tools/check-kernels.sh [--markdown FILE] [--jobs N] [--keep DIR]" >&2
+       exit 2 ;;
+    esac
+done
+
+# ---- tools ------------------------------------------------------------------------
+# tool VAR CANDIDATES...: the path of $VAR when the environment sets it (and "" when
+# that does not exist: a way to switch a target off), else of the first candidate
+# found, else "".
+tool() {
+    local override="${!1:-}" t
+    shift
+    [[ -n "$override" ]] && set -- "$override"
+    for t in "$@"; do
+        command -v "$t" >/dev/null 2>&1 && { command -v "$t"; return; }
+    done
+    echo ""
+}
+clang="$(tool CLANG clang-15 clang)"
+ptxas="$(tool PTXAS ptxas /usr/local/cuda/bin/ptxas)"
+llvm_spirv="$(tool LLVM_SPIRV llvm-spirv-15 llvm-spirv)"
+spirv_val="$(tool SPIRV_VAL spirv-val)"
+clc_dir="${CLC_DIR:-/usr/lib/clc}"
+clc_nvptx="$clc_dir/nvptx64--nvidiacl.bc"
+clc_amdgcn="$clc_dir/amdgcn--amdhsa.bc"
+
+# Why a target cannot be checked here, or "" when it can.
+missing_for() {
+    [[ -z "$clang" ]] && { echo "no clang-15"; return; }
+    case "$1" in
+    sm_*) [[ -f "$clc_nvptx" ]] || { echo "no libclc ($clc_nvptx)"; return; }
+          [[ -n "$ptxas" ]] || { echo "no ptxas"; return; } ;;
+    gfx*) [[ -f "$clc_amdgcn" ]] || { echo "no libclc ($clc_amdgcn)"; return; } ;;
+    spirv) [[ -n "$llvm_spirv" ]] || { echo "no llvm-spirv-15"; return; }
+           [[ -n "$spirv_val" ]] || { echo "no spirv-val"; return; } ;;
+    esac
+    echo ""
+}
+
+# Assembles PTX file $1 for architecture $2 with `ptxas -v` into $1.ptxas. CUDA 13's
+# ptxas no longer knows sm_70 (nor anything below sm_75): then the PTX, still made for
+# sm_70, is assembled for sm_75, and the name of the architecture used is printed.
+assemble_ptx() {
+    local ptx="$1" arch="$2"
+    if ! "$ptxas" -arch="$arch" -v "$ptx" -o "${ptx%.ptx}.cubin" >"$ptx.ptxas" 2>&1 &&
+       grep -q "Value '$arch' is not defined" "$ptx.ptxas"; then
+        arch=sm_75
+        "$ptxas" -arch="$arch" -v "$ptx" -o "${ptx%.ptx}.cubin" >"$ptx.ptxas" 2>&1 || return 1
+    elif grep -q -E 'error|fatal' "$ptx.ptxas"; then
+        return 1
+    fi
+    echo "$arch"
+}
+
+# ---- preludes ------------------------------------------------------------------------
+# A source whose first line is "/* clt-prelude: NAME.cl */" is built by the driver
+# (backends/opencl/cl_program.c) behind kernels_cl/NAME.cl; here it is compiled with
+# -include NAME.cl, which keeps its line numbers. Prints NAME.cl, or nothing.
+prelude_of() {
+    local first
+    IFS= read -r first <"$1" || true
+    [[ "$first" =~ ^/\*\ clt-prelude:\ ([A-Za-z0-9_.-]+)\ \*/ ]] && echo "${BASH_REMATCH[1]}"
+}
+
+# ---- the work list ----------------------------------------------------------------
+# One line per (file, variant, options) in the order of the report. Files with no
+# entry in the table are checked once with their defaults.
+work_list() {
+    local file variant options f name combo label ab c
+    local -A listed=() preludes=()
+    for f in "$kernel_dir"/*.cl; do
+        [[ -f "$f" ]] && name="$(prelude_of "$f")" && [[ -n "$name" ]] && preludes[$name]=1
+    done
+    if [[ -f "$variants_file" ]]; then
+        while read -r file variant options; do
+            [[ -z "$file" || "$file" == \#* ]] && continue
+            [[ -f "$kernel_dir/$file" ]] || continue # listed ahead of the kernel's arrival
+            listed[$file]=1
+            if [[ "$options" == *@dtypes* ]]; then
+                for combo in "${dtype_combos[@]}"; do
+                    IFS=: read -r label ab c <<<"$combo"
+                    printf '%s\037%s %s\037%s\n' "$file" "$variant" "$label" \
+                        "${options//@dtypes/-DAB_DTYPE=$ab -DC_DTYPE=$c}"
+                done
+            else
+                printf '%s\037%s\037%s\n' "$file" "$variant" "$options"
+            fi
+        done <"$variants_file"
+    fi
+    for f in "$kernel_dir"/*.cl; do
+        [[ -f "$f" ]] || continue
+        name="$(basename "$f")"
+        [[ -n "${listed[$name]:-}" || -n "${preludes[$name]:-}" ]] || printf '%s\037%s\037%s\n' "$name" "defaults*" ""
+    done
+}
+
+# ---- one check ----------------------------------------------------------------------
+# check_one ID FILE OPTIONS TARGET: compiles and writes "STATUS<TAB>DETAIL<TAB>NOTE" to
+# $work/ID.res, and the tools' output to $work/ID.log.
+common_flags=(-cl-std=CL1.2 -Xclang -finclude-default-header -I "$kernel_dir")
+
+# Registers and spills of each entry function from `ptxas -v` output (stdin):
+# "name: 38 regs, 0 B spilled" joined by "; ".
+parse_ptxas() {
+    awk '
+        /Compiling entry function/ { match($0, /\047[^\047]+\047/); entry[substr($0, RSTART + 1, RLENGTH - 2)] = 1 }
+        /Function properties for/ { cur = $NF; gsub(/\047/, "", cur) }
+        /bytes spill stores/ { st[cur] = $5; ld[cur] = $9 }
+        /Used [0-9]+ registers/ { for (i = 1; i <= NF; i++) if ($i == "Used") regs[cur] = $(i + 1); order[++n] = cur }
+        END {
+            out = ""
+            for (i = 1; i <= n; i++) {
+                k = order[i]; if (!(k in entry)) continue
+                sp = (st[k] + ld[k] > 0) ? st[k] "+" ld[k] " B spilled" : "0 spills"
+                out = out (out == "" ? "" : "; ") k ": " regs[k] " regs, " sp
+            }
+            print out
+        }'
+}
+
+# VGPRs, SGPRs, spills and scratch of each kernel from the AMDHSA metadata in the
+# assembly (stdin): "name: 35 VGPR, 54 SGPR, 0 spills, 0 B scratch" joined by "; ".
+parse_amdgpu() {
+    awk '
+        function flush() {
+            if (name == "") return
+            sp = v["vgpr_spill_count"] + v["sgpr_spill_count"]
+            s = name ": " v["vgpr_count"] " VGPR, " v["sgpr_count"] " SGPR, "
+            s = s (sp > 0 ? v["vgpr_spill_count"] "+" v["sgpr_spill_count"] " spilled (V+S)" : "0 spills")
+            s = s ", " v["private_segment_fixed_size"] " B scratch"
+            out = out (out == "" ? "" : "; ") s
+            name = ""; delete v
+        }
+        /^amdhsa\.kernels:/ { inmeta = 1; next }
+        inmeta && /^[^ ]/ { flush(); inmeta = 0 }
+        inmeta && /^  - \./ { flush() }
+        inmeta && /^    \.[a-z_]+:/ {
+            key = $1; sub(/^\./, "", key); sub(/:$/, "", key)
+            if (key == "name") name = $2; else v[key] = $2
+        }
+        END { flush(); print out }'
+}
+
+check_one() {
+    local id="$1" file="$2" options="$3" target="$4"
+    local src="$kernel_dir/$file" base="$work/$id" log="$work/$id.log"
+    local -a opts=()
+    [[ -n "$options" ]] && read -r -a opts <<<"$options"
+    local prelude
+    prelude="$(prelude_of "$src")"
+    [[ -n "$prelude" ]] && opts=(-include "$kernel_dir/$prelude" "${opts[@]}")
+    local status="ok" detail="" note=""
+    {
+        case "$target" in
+        sm_*)
+            local arch=""
+            if "$clang" "${common_flags[@]}" -target nvptx64-unknown-nvidiacl -march="$target" \
+                   -O2 -S -Xclang -mlink-builtin-bitcode -Xclang "$clc_nvptx" "${opts[@]}" \
+                   "$src" -o "$base.ptx" &&
+               arch="$(assemble_ptx "$base.ptx" "$target")"; then
+                detail="$(parse_ptxas <"$base.ptx.ptxas")"
+                [[ "$arch" != "$target" ]] &&
+                    note="assembled with ptxas -arch=$arch: this ptxas has no $target"
+            else
+                status="FAIL"
+            fi
+            [[ -f "$base.ptx.ptxas" ]] && cat "$base.ptx.ptxas"
+            ;;
+        gfx*)
+            if "$clang" "${common_flags[@]}" -target amdgcn-unknown-amdhsa -mcpu="$target" \
+                   -nogpulib -O2 -S -Xclang -mlink-builtin-bitcode -Xclang "$clc_amdgcn" \
+                   "${opts[@]}" "$src" -o "$base.s"; then
+                detail="$(parse_amdgpu <"$base.s")"
+            else
+                status="FAIL"
+            fi
+            ;;
+        spirv)
+            if "$clang" "${common_flags[@]}" -target spir64 -O0 -emit-llvm -c "${opts[@]}" \
+                   "$src" -o "$base.bc" &&
+               "$llvm_spirv" --spirv-max-version=1.0 "$base.bc" -o "$base.spv" &&
+               "$spirv_val" --target-env opencl1.2 "$base.spv"; then
+                detail="valid SPIR-V 1.0 (OpenCL 1.2)"
+            else
+                status="FAIL"
+            fi
+            ;;
+        esac
+    } >"$log" 2>&1
+    if [[ "$status" == ok ]] && grep -q 'warning:' "$log"; then
+        note="${note:+$note; }$(grep -c 'warning:' "$log") compiler warning(s), see --keep"
+    fi
+    if [[ "$status" == FAIL ]]; then
+        # The first error line says most; the whole log is kept with --keep.
+        detail="$(grep -m1 -E 'error|fatal|Unresolved|invalid|Invalid' "$log" | cut -c1-160)"
+        [[ -z "$detail" ]] && detail="$(head -n1 "$log" | cut -c1-160)"
+        detail="${detail//$root\//}" # paths relative to the repository
+    fi
+    printf '%s\037%s\037%s\n' "$status" "$detail" "$note" >"$base.res"
+}
+
+# ---- run ----------------------------------------------------------------------------
+if [[ -n "$keep" ]]; then
+    mkdir -p "$keep" && work="$(cd "$keep" && pwd)"
+else
+    work="$(mktemp -d "${TMPDIR:-/tmp}/check-kernels.XXXXXX")"
+    trap 'rm -rf "$work"' EXIT
+fi
+
+mapfile -t items < <(work_list)
+if [[ ${#items[@]} -eq 0 ]]; then
+    echo "check-kernels: no kernels in $kernel_dir" >&2
+    exit 77
+fi
+
+declare -A skip_reason=()
+runnable=0
+for target in "${targets[@]}"; do
+    skip_reason[$target]="$(missing_for "$target")"
+    [[ -z "${skip_reason[$target]}" ]] && runnable=$((runnable + 1))
+done
+
+start=$SECONDS
+i=0
+for item in "${items[@]}"; do
+    IFS=$sep read -r file variant options <<<"$item"
+    for target in "${targets[@]}"; do
+        i=$((i + 1))
+        [[ -n "${skip_reason[$target]}" ]] && continue
+        # At most $jobs checks at once.
+        while [[ $(jobs -rp | wc -l) -ge $jobs ]]; do wait -n; done
+        check_one "$i" "$file" "$options" "$target" &
+    done
+done
+wait
+
+# ---- report -------------------------------------------------------------------------
+failed=0 passed=0 skipped=0
+rows=() # file, variant, options, target, status, detail, note — $sep-separated
+i=0
+for item in "${items[@]}"; do
+    IFS=$sep read -r file variant options <<<"$item"
+    for target in "${targets[@]}"; do
+        i=$((i + 1))
+        if [[ -n "${skip_reason[$target]}" ]]; then
+            rows+=("$file"$sep"$variant"$sep"$options"$sep"$target"$sep"skipped"$sep"${skip_reason[$target]}"$sep)
+            skipped=$((skipped + 1))
+            continue
+        fi
+        IFS=$sep read -r status detail note <"$work/$i.res" ||
+            { status="FAIL"; detail="no result"; note=""; }
+        [[ "$status" == ok ]] && passed=$((passed + 1)) || failed=$((failed + 1))
+        rows+=("$file"$sep"$variant"$sep"$options"$sep"$target"$sep"$status"$sep"$detail"$sep"$note")
+    done
+done
+
+print_text() {
+    local row file variant options target status detail note
+    printf '%-14s %-22s %-8s %-7s %s\n' "kernel file" "variant" "target" "result" \
+        "registers / spills (per kernel)"
+    for row in "${rows[@]}"; do
+        IFS=$sep read -r file variant options target status detail note <<<"$row"
+        printf '%-14s %-22s %-8s %-7s %s%s\n' "$file" "$variant" "$target" "$status" \
+            "$detail" "${note:+  [$note]}"
+    done
+}
+
+print_markdown() {
+    local row file variant options target status detail note
+    echo "| kernel file | variant | options | target | result | registers / spills (per kernel) | note |"
+    echo "|---|---|---|---|---|---|---|"
+    for row in "${rows[@]}"; do
+        IFS=$sep read -r file variant options target status detail note <<<"$row"
+        printf '| %s | %s | `%s` | %s | %s | %s | %s |\n' "$file" "${variant//>/→}" \
+            "${options:-(none)}" "$target" "$status" "${detail//|/\\|}" "${note//|/\\|}"
+    done
+}
+
+summary="checked ${passed} ok, ${failed} failed, ${skipped} skipped ($((SECONDS - start)) s, ${jobs} jobs)"
+print_text
+echo
+grep -q 'defaults\*' <<<"${items[*]}" &&
+    echo "* not in tools/kernel-variants.txt: compiled once with the file's own defaults"
+echo "$summary"
+echo "tools: clang=${clang:-none} ptxas=${ptxas:-none} llvm-spirv=${llvm_spirv:-none}" \
+     "spirv-val=${spirv_val:-none} libclc=${clc_dir}"
+
+if [[ -n "$markdown" ]]; then
+    {
+        echo "<!-- generated by tools/check-kernels.sh --markdown; do not edit by hand -->"
+        echo "# Kernel portability"
+        echo
+        echo "Every OpenCL kernel in \`kernels_cl/\`, with the build options the driver uses"
+        echo "(\`tools/kernel-variants.txt\`), compiled by clang for NVIDIA PTX (sm_70, sm_86;"
+        echo "assembled by \`ptxas\`, which reports registers and spills), AMD (gfx906, gfx1030;"
+        echo "VGPRs, SGPRs, spills and scratch from the code object metadata) and SPIR-V"
+        echo "(translated by \`llvm-spirv-15\`, validated by \`spirv-val\`)."
+        echo
+        echo "Run it with \`tools/check-kernels.sh\` (CI runs it as the ctest \`tool_check_kernels\`"
+        echo "when the compilers are installed); \`tools/check-kernels.sh --markdown docs/portability.md\`"
+        echo "rewrites this page, \`--keep DIR\` keeps the PTX, assembly and SPIR-V."
+        echo
+        print_markdown
+        echo
+        echo "$summary. Tools: \`$(basename "${clang:-none}")\`" \
+             "$([[ -n "$clang" ]] && "$clang" --version | head -n1 | sed 's/ (.*//')," \
+             "\`ptxas\` $([[ -n "$ptxas" ]] && "$ptxas" --version | grep -o 'V[0-9][0-9.]*' | head -n1)," \
+             "\`$(basename "${llvm_spirv:-none}")\`, \`spirv-val\`, libclc from \`${clc_dir}\`."
+    } >"$markdown" || { echo "check-kernels: cannot write $markdown" >&2; exit 1; }
+fi
+
+if [[ $runnable -eq 0 || $((passed + failed)) -eq 0 ]]; then
+    echo "check-kernels: nothing could be checked (missing tools)" >&2
+    exit 77
+fi
+[[ $failed -eq 0 ]]
