@@ -293,6 +293,7 @@ static void cl_close(struct clt_dev *base)
     struct clt_cl_device *dev = clt_cl_device_of(base);
     if (dev->queue)
         clFinish(dev->queue);
+    clt_cl_gemm_release(dev);
     clt_cl_programs_release(dev);
     if (dev->queue)
         clReleaseCommandQueue(dev->queue);
@@ -300,6 +301,7 @@ static void cl_close(struct clt_dev *base)
         clReleaseContext(dev->context);
     pthread_mutex_destroy(&dev->programs_lock);
     pthread_mutex_destroy(&dev->gemm_lock);
+    pthread_mutex_destroy(&dev->scratch_lock);
     free(dev->cache_dir);
     free(dev);
 }
@@ -345,6 +347,12 @@ static clt_status cl_open(int index, const clt_device_opts *opts, struct clt_dev
     }
     if (pthread_mutex_init(&dev->gemm_lock, NULL) != 0) {
         pthread_mutex_destroy(&dev->programs_lock);
+        status = clt_fail(CLT_ERR_INTERNAL, "%s: pthread_mutex_init failed", dev->label);
+        goto done;
+    }
+    if (pthread_mutex_init(&dev->scratch_lock, NULL) != 0) {
+        pthread_mutex_destroy(&dev->programs_lock);
+        pthread_mutex_destroy(&dev->gemm_lock);
         status = clt_fail(CLT_ERR_INTERNAL, "%s: pthread_mutex_init failed", dev->label);
         goto done;
     }
@@ -571,7 +579,7 @@ static clt_status cl_run(struct clt_dev *base, const clt_op *op, struct clt_dev_
     switch (op->kind) {
     case CLT_OP_GEMM:
         status = clt_cl_gemm_enqueue(dev, &op->u.gemm, &event);
-        what = "gemm_f32";
+        what = "gemm";
         break;
     default:
         return clt_fail(CLT_ERR_UNSUPPORTED, "%s: op '%s' is not implemented", dev->label,
@@ -587,12 +595,12 @@ static clt_status cl_run(struct clt_dev *base, const clt_op *op, struct clt_dev_
 static clt_status cl_describe(struct clt_dev *base, const clt_op *op, char *out, size_t size)
 {
     struct clt_cl_device *dev = clt_cl_device_of(base);
-    const struct clt_cl_gemm_params *params = NULL;
+    struct clt_cl_gemm_params params;
     switch (op->kind) {
     case CLT_OP_GEMM: {
         clt_status status = clt_cl_gemm_params_get(dev, &params);
         if (status == CLT_OK)
-            clt_cl_gemm_describe(dev, &op->u.gemm, out, size);
+            clt_cl_gemm_describe(dev, &op->u.gemm, &params, out, size);
         return status;
     }
     }

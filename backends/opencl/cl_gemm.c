@@ -257,15 +257,34 @@ static bool family_fits(const struct clt_cl_device *dev, const struct clt_cl_gem
     return clt_cl_gemm_params_fit(dev, &q);
 }
 
-static clt_status scratch_create(struct clt_cl_device *dev, size_t bytes, cl_mem *out)
+/* Makes *buf hold at least `bytes`. Call with scratch_lock held. A replaced buffer is
+ * released at once: OpenCL frees it only after the queued kernels that use it. */
+static clt_status scratch_reserve(struct clt_cl_device *dev, cl_mem *buf, size_t *have,
+                                  size_t bytes)
 {
+    if (*buf && *have >= bytes)
+        return CLT_OK;
+    if (*buf)
+        clReleaseMemObject(*buf);
+    *have = 0;
     cl_int err = CL_SUCCESS;
-    *out = clCreateBuffer(dev->context, CL_MEM_READ_WRITE, bytes, NULL, &err);
-    if (!*out)
+    *buf = clCreateBuffer(dev->context, CL_MEM_READ_WRITE, bytes, NULL, &err);
+    if (!*buf)
         return clt_fail(CLT_ERR_OUT_OF_MEMORY,
                         "%s: GEMM scratch for packed panels (%zu bytes): clCreateBuffer "
                         "failed: %s (%d)", dev->label, bytes, clt_cl_error_name(err), (int)err);
+    *have = bytes;
     return CLT_OK;
+}
+
+void clt_cl_gemm_release(struct clt_cl_device *dev)
+{
+    if (dev->scratch_a)
+        clReleaseMemObject(dev->scratch_a);
+    if (dev->scratch_b)
+        clReleaseMemObject(dev->scratch_b);
+    dev->scratch_a = dev->scratch_b = NULL;
+    dev->scratch_a_bytes = dev->scratch_b_bytes = 0;
 }
 
 /* Packs batches [b0, b0+count) of one operand into its panels. `rows` is the packed
@@ -293,7 +312,7 @@ static clt_status cpu_enqueue(struct clt_cl_device *dev, const clt_gemm_args *g,
     static const char name[] = "gemm_cpu";
     clt_status status = CLT_OK;
     cl_kernel pack_a = NULL, pack_b = NULL, main_kernel = NULL;
-    cl_mem ap = NULL, bp = NULL;
+    bool locked = false;
     *event = NULL;
     if (!family_fits(dev, p, CLT_CL_GEMM_CPU))
         return clt_fail(CLT_ERR_UNSUPPORTED, "%s: %s: RM=%d NR=%d KU=%d are out of range",
@@ -331,11 +350,14 @@ static clt_status cpu_enqueue(struct clt_cl_device *dev, const clt_gemm_args *g,
                           b_bytes);
         goto done;
     }
-    status = scratch_create(dev, a_bytes, &ap);
+    pthread_mutex_lock(&dev->scratch_lock);
+    locked = true;
+    status = scratch_reserve(dev, &dev->scratch_a, &dev->scratch_a_bytes, a_bytes);
     if (status == CLT_OK)
-        status = scratch_create(dev, b_bytes, &bp);
+        status = scratch_reserve(dev, &dev->scratch_b, &dev->scratch_b_bytes, b_bytes);
     if (status != CLT_OK)
         goto done;
+    cl_mem ap = dev->scratch_a, bp = dev->scratch_b;
 
     /* Column blocks per work-item: up to 16 (the A panel is reused from cache across
      * them), fewer while that would leave under 8 work-groups per compute unit. */
@@ -384,11 +406,8 @@ done:
         clReleaseEvent(*event);
         *event = NULL;
     }
-    /* Released now, freed by OpenCL once the enqueued launches that use them finish. */
-    if (ap)
-        clReleaseMemObject(ap);
-    if (bp)
-        clReleaseMemObject(bp);
+    if (locked)
+        pthread_mutex_unlock(&dev->scratch_lock);
     if (pack_a)
         clReleaseKernel(pack_a);
     if (pack_b)
@@ -479,10 +498,11 @@ clt_status clt_cl_gemm_enqueue(struct clt_cl_device *dev, const clt_gemm_args *g
                                cl_event *event)
 {
     *event = NULL;
-    const struct clt_cl_gemm_params *p = NULL;
-    clt_status status = clt_cl_gemm_params_get(dev, &p);
+    struct clt_cl_gemm_params params;
+    clt_status status = clt_cl_gemm_params_get(dev, &params);
     if (status != CLT_OK)
         return status;
+    const struct clt_cl_gemm_params *p = &params;
     const enum clt_cl_gemm_kernel kernel = clt_cl_gemm_choose(dev, p, g);
     status = clt_cl_gemm_enqueue_with(dev, g, p, kernel, event);
     /* A family that cannot take this problem here (its compiled kernel wants fewer
@@ -506,20 +526,10 @@ static const char *dtype_text(clt_dtype d)
     return "?";
 }
 
-void clt_cl_gemm_describe(const struct clt_cl_device *dev, const clt_gemm_args *g, char *out,
-                          size_t size)
+void clt_cl_gemm_describe(const struct clt_cl_device *dev, const clt_gemm_args *g,
+                          const struct clt_cl_gemm_params *params, char *out, size_t size)
 {
-    /* The device's parameters if resolved, else what resolving would start from. The
-     * lock is taken on a const device: it guards the parameters, it is not one of them. */
-    struct clt_cl_device *d = (struct clt_cl_device *)dev;
-    struct clt_cl_gemm_params p;
-    pthread_mutex_lock(&d->gemm_lock);
-    const bool ready = d->gemm_params_ready;
-    if (ready)
-        p = d->gemm_params;
-    pthread_mutex_unlock(&d->gemm_lock);
-    if (!ready)
-        clt_cl_gemm_default_params(dev, &p);
+    const struct clt_cl_gemm_params p = *params;
 
     char dtypes[32];
     if (g->c.dtype == g->a.dtype)

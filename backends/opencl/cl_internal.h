@@ -49,6 +49,13 @@ struct clt_cl_device {
     pthread_mutex_t gemm_lock;           /* guards the GEMM parameters' resolution */
     bool gemm_params_ready;
     struct clt_cl_gemm_params gemm_params;
+
+    /* The CPU family's packed panels, kept between GEMMs and grown on demand. The lock
+     * is held from the first pack enqueued to the last kernel that reads the panels:
+     * the queue is in order, so only another thread's enqueues could come between. */
+    pthread_mutex_t scratch_lock;
+    cl_mem scratch_a, scratch_b;
+    size_t scratch_a_bytes, scratch_b_bytes;
 };
 
 struct clt_cl_mem {
@@ -178,9 +185,12 @@ clt_status clt_cl_gemm_enqueue_with(struct clt_cl_device *dev, const clt_gemm_ar
                                     const struct clt_cl_gemm_params *p,
                                     enum clt_cl_gemm_kernel kernel, cl_event *event);
 
-/* "gemm_cpu RM=6 NR=16 KU=2", "gemm_direct TS=16", "clblast" ... */
+/* "gemm_cpu RM=6 NR=16 KU=2", "gemm_direct TS=16", "clblast" ... with parameters p. */
 void clt_cl_gemm_describe(const struct clt_cl_device *dev, const clt_gemm_args *args,
-                          char *out, size_t size);
+                          const struct clt_cl_gemm_params *p, char *out, size_t size);
+
+/* Releases the device's packing scratch (at close). */
+void clt_cl_gemm_release(struct clt_cl_device *dev);
 
 /* ---- cl_gemm_db.c ----------------------------------------------------------------- */
 
@@ -202,11 +212,11 @@ clt_status clt_cl_clblast_enqueue(struct clt_cl_device *dev, const clt_gemm_args
 
 /* ---- cl_tune.c -------------------------------------------------------------------- */
 
-/* The device's GEMM parameters, resolved once (under the device's lock): from
+/* A copy of the device's GEMM parameters (clt_tune may replace them while other
+ * threads run GEMMs), resolved once under the device's lock: from
  * $CLT_GEMM_PARAMS if set, else the tuning cache, else a measured search (CLT_TUNE_AUTO
  * with a cache directory), else the database defaults. */
-clt_status clt_cl_gemm_params_get(struct clt_cl_device *dev,
-                                  const struct clt_cl_gemm_params **out);
+clt_status clt_cl_gemm_params_get(struct clt_cl_device *dev, struct clt_cl_gemm_params *out);
 
 /* The driver's `tune` entry: for GEMM, measures now (or, without CLT_TUNE_FORCE, takes a
  * sound cache entry), stores the winner and makes it the device's parameters. */

@@ -128,8 +128,7 @@ static clt_status resolve(struct clt_cl_device *dev, struct clt_cl_gemm_params *
 
 /* ---- the driver's entries ----------------------------------------------------------- */
 
-clt_status clt_cl_gemm_params_get(struct clt_cl_device *dev,
-                                  const struct clt_cl_gemm_params **out)
+clt_status clt_cl_gemm_params_get(struct clt_cl_device *dev, struct clt_cl_gemm_params *out)
 {
     clt_status s = CLT_OK;
     pthread_mutex_lock(&dev->gemm_lock);
@@ -141,7 +140,7 @@ clt_status clt_cl_gemm_params_get(struct clt_cl_device *dev,
             dev->gemm_params_ready = true;
         }
     }
-    *out = &dev->gemm_params;
+    *out = dev->gemm_params;
     pthread_mutex_unlock(&dev->gemm_lock);
     return s;
 }
