@@ -101,6 +101,9 @@ struct kernel_arg {
 #define ARG_MEM_OR_NULL(m) {sizeof(m), (m) ? (const void *)&(m) : NULL}
 
 static size_t round_up(size_t x, size_t to) { return (x + to - 1) / to * to; }
+
+/* Work-items per packing work-group (along K). */
+#define PACK_GROUP ((size_t)64)
 static size_t ceil_div(size_t x, size_t to) { return (x + to - 1) / to; }
 
 /* A fresh kernel object from kernels_cl/<file> built with `options`; CLT_ERR_UNSUPPORTED
@@ -301,8 +304,14 @@ static clt_status pack(struct clt_cl_device *dev, cl_kernel kernel, const char *
     clt_status status = set_args(dev, kernel, name, args, sizeof args / sizeof args[0]);
     if (status != CLT_OK)
         return status;
-    size_t global[3] = {(size_t)depth, ceil_div((size_t)rows, (size_t)block), count};
-    return launch(dev, kernel, name, global, NULL, NULL);
+    /* A fixed work-group size: left to the driver, PoCL picks one per global size and
+     * compiles the kernel again for each new shape. The kernels skip k >= K. */
+    size_t local[3] = {PACK_GROUP, 1, 1};
+    size_t global[3] = {round_up((size_t)depth, PACK_GROUP),
+                        ceil_div((size_t)rows, (size_t)block), count};
+    if ((size_t)dev->info.max_work_group_size < PACK_GROUP)
+        return launch(dev, kernel, name, global, NULL, NULL);
+    return launch(dev, kernel, name, global, local, NULL);
 }
 
 static clt_status cpu_enqueue(struct clt_cl_device *dev, const clt_gemm_args *g,
