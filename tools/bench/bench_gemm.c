@@ -124,10 +124,12 @@ static clt_status describe(clt_tensor *t, clt_buffer *buf, clt_dtype dtype, int6
 }
 
 /* clt on its device: upload once, warm up, time `repeat` runs; names the kernel it ran.
- * With c_out, reads the result back there (f32 only). False, with the reason in the
- * row's note, when any call fails. */
+ * With `peer`, the peer's runs alternate with clt's (bench_measure_pair). With c_out,
+ * reads the result back there (f32 only). False, with the reason in the row's note,
+ * when any clt call fails. */
 static bool measure_clt(clt_context *ctx, const bench_shape *s, clt_dtype dtype,
-                        const void *a, const void *b, int repeat, gemm_row *row, float *c_out)
+                        const void *a, const void *b, int repeat, gemm_row *row, float *c_out,
+                        struct cblas_call *peer, gemm_measure *peer_out)
 {
     const size_t es = clt_dtype_size(dtype);
     const size_t a_bytes = (size_t)(s->m * s->k) * es, b_bytes = (size_t)(s->k * s->n) * es;
@@ -162,7 +164,8 @@ static bool measure_clt(clt_context *ctx, const bench_shape *s, clt_dtype dtype,
                  clt_last_error());
         goto done;
     }
-    if (!bench_measure(call_clt, &call, repeat, &row->clt.samples)) {
+    if (!bench_measure_pair(call_clt, &call, &row->clt.samples, peer ? call_cblas : NULL,
+                            peer, peer ? &peer_out->samples : NULL, repeat)) {
         snprintf(row->clt.note, sizeof row->clt.note, "failed: %.150s", call.error);
         goto done;
     }
@@ -340,12 +343,14 @@ int bench_gemm_run(const gemm_bench_opts *opts, gemm_report *rep)
             failed = true;
             goto done;
         }
-        /* CBLAS once per shape, in f32: the f16/bf16 rows compare with it too. */
+        /* CBLAS once per shape, in f32, alternating with clt's f32 runs where those are
+         * measured; the f16/bf16 rows compare with the same figure. */
         gemm_measure cblas = {.ran = false};
         struct cblas_call cc = {s, &h};
+        const bool cblas_with_f32 = peer_cblas_available() && opts->dtypes[CLT_DTYPE_F32];
         if (!peer_cblas_available())
             snprintf(cblas.note, sizeof cblas.note, "n/a");
-        else if (!bench_measure(call_cblas, &cc, opts->repeat, &cblas.samples))
+        else if (!cblas_with_f32 && !bench_measure(call_cblas, &cc, opts->repeat, &cblas.samples))
             snprintf(cblas.note, sizeof cblas.note, "failed");
         finish_measure(&cblas, s);
 
@@ -358,7 +363,6 @@ int bench_gemm_run(const gemm_bench_opts *opts, gemm_report *rep)
             gemm_row *row = &rep->rows[rep->n_rows++];
             row->shape = *s;
             row->dtype = dtype;
-            row->cblas = cblas;
             if (!host_operands(&h, s, dtype, &a, &b)) {
                 snprintf(rep->error, sizeof rep->error, "converting to %s failed: %s",
                          clt_dtype_name(dtype), clt_last_error());
@@ -366,7 +370,17 @@ int bench_gemm_run(const gemm_bench_opts *opts, gemm_report *rep)
                 goto done;
             }
             const bool check = i == check_index && dtype == CLT_DTYPE_F32;
-            if (!measure_clt(ctx, s, dtype, a, b, opts->repeat, row, check ? h.c_out : NULL))
+            const bool pair = cblas_with_f32 && dtype == CLT_DTYPE_F32;
+            const bool clt_ok =
+                measure_clt(ctx, s, dtype, a, b, opts->repeat, row, check ? h.c_out : NULL,
+                            pair ? &cc : NULL, pair ? &cblas : NULL);
+            if (pair) {
+                finish_measure(&cblas, s);
+                if (!cblas.ran)
+                    snprintf(cblas.note, sizeof cblas.note, "failed");
+            }
+            row->cblas = cblas;
+            if (!clt_ok)
                 failed = true;
             else if (check)
                 run_check(s, &h, cblas.ran, rep);

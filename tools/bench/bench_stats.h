@@ -29,6 +29,12 @@ typedef struct bench_samples {
  * fails; `out` then holds what was measured before. */
 bool bench_measure(bench_call call, void *user, int repeat, bench_samples *out);
 
+/* Two measurements taken in alternation — a, b, a, b … after one warm-up call of each —
+ * so that a slow stretch of a shared machine falls on both alike and their ratio stays
+ * fair. False as soon as a call fails. */
+bool bench_measure_pair(bench_call call_a, void *user_a, bench_samples *out_a,
+                        bench_call call_b, void *user_b, bench_samples *out_b, int repeat);
+
 /* `flops` floating-point operations in `seconds`, in GFLOP/s; NaN when seconds is not
  * positive. */
 double bench_gflops(double flops, double seconds);
