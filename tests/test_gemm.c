@@ -89,27 +89,8 @@ static void layout(struct operand *o, const struct gcase *c, int rows, int cols,
     int64_t rs = cols + c->pad;
     int64_t bs = rows * rs + c->pad;
     bool batched = c->batch > 0 && mode != SHARED;
-    o->t.dtype = CLT_DTYPE_F32;
-    o->t.offset = c->off;
-    if (batched) {
-        o->t.rank = 3;
-        o->t.shape[0] = c->batch;
-        o->t.shape[1] = rows;
-        o->t.shape[2] = cols;
-        o->t.strides[0] = mode == STRIDE0 ? 0 : bs;
-        o->t.strides[1] = rs;
-        o->t.strides[2] = 1;
-    } else {
-        o->t.rank = 2;
-        o->t.shape[0] = rows;
-        o->t.shape[1] = cols;
-        o->t.strides[0] = rs;
-        o->t.strides[1] = 1;
-    }
-    int64_t last = (int64_t)(rows - 1) * rs + cols;
-    if (batched)
-        last += (int64_t)(c->batch - 1) * o->t.strides[0];
-    o->n = c->off / sizeof(float) + (size_t)last + 3; /* 3 guard floats at the end */
+    o->n = ts_matrix_layout(&o->t, CLT_DTYPE_F32, batched ? c->batch : 0, rows, cols, rs,
+                            mode == STRIDE0 ? 0 : bs, c->off / sizeof(float));
     o->host = malloc(o->n * sizeof(float));
     assert_non_null(o->host);
 }

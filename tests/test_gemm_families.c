@@ -164,27 +164,8 @@ static void layout(struct operand *o, const struct fcase *c, clt_dtype dtype, in
     int64_t bs = rows * rs + c->pad;
     bool batched = c->batch > 0 && mode != SHARED;
     o->esize = clt_dtype_size(dtype);
-    o->t.dtype = dtype;
-    o->t.offset = (size_t)c->off * o->esize;
-    if (batched) {
-        o->t.rank = 3;
-        o->t.shape[0] = c->batch;
-        o->t.shape[1] = rows;
-        o->t.shape[2] = cols;
-        o->t.strides[0] = mode == STRIDE0 ? 0 : bs;
-        o->t.strides[1] = rs;
-        o->t.strides[2] = 1;
-    } else {
-        o->t.rank = 2;
-        o->t.shape[0] = rows;
-        o->t.shape[1] = cols;
-        o->t.strides[0] = rs;
-        o->t.strides[1] = 1;
-    }
-    int64_t last = (int64_t)(rows - 1) * rs + cols;
-    if (batched)
-        last += (int64_t)(c->batch - 1) * o->t.strides[0];
-    o->n = (size_t)c->off + (size_t)last + 3;
+    o->n = ts_matrix_layout(&o->t, dtype, batched ? c->batch : 0, rows, cols, rs,
+                            mode == STRIDE0 ? 0 : bs, (size_t)c->off);
     o->raw = malloc(o->n * o->esize);
     o->val = malloc(o->n * sizeof(float));
     assert_non_null(o->raw);

@@ -332,3 +332,25 @@ bool ts_has_text(const char *text, const char *needle)
     }
     return n == 0;
 }
+
+size_t ts_matrix_layout(clt_tensor *t, clt_dtype dtype, int64_t batch, int64_t rows,
+                        int64_t cols, int64_t row_stride, int64_t batch_stride, size_t offset)
+{
+    memset(t, 0, sizeof *t);
+    t->dtype = dtype;
+    t->offset = offset * clt_dtype_size(dtype);
+    const int first = batch > 0 ? 1 : 0;
+    t->rank = 2 + first;
+    if (batch > 0) {
+        t->shape[0] = batch;
+        t->strides[0] = batch_stride;
+    }
+    t->shape[first] = rows;
+    t->shape[first + 1] = cols;
+    t->strides[first] = row_stride;
+    t->strides[first + 1] = 1;
+    int64_t last = (rows - 1) * row_stride + cols;
+    if (batch > 0)
+        last += (batch - 1) * batch_stride;
+    return offset + (size_t)last + 3;
+}

@@ -49,6 +49,13 @@ clt_status ts_context_open(const char *device, const clt_context_opts *base,
 /* Like ts_context_open, but fails the test if the context cannot be opened. */
 clt_context *ts_context(const char *device);
 
+/* Describes a rows×cols matrix of `dtype` starting `offset` elements into its buffer,
+ * with row stride `row_stride`; with batch > 0, a rank-3 stack of `batch` of them,
+ * `batch_stride` apart (0 repeats one matrix). Returns the elements the buffer needs:
+ * through the last element, plus 3 guard elements after it. */
+size_t ts_matrix_layout(clt_tensor *t, clt_dtype dtype, int64_t batch, int64_t rows,
+                        int64_t cols, int64_t row_stride, int64_t batch_stride, size_t offset);
+
 /* Runs each test function once per device in ts_devices(): the function finds the
  * device name (const char *) in *state. Returns the number of failed tests. */
 typedef struct ts_device_test {
