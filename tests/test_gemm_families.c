@@ -342,7 +342,7 @@ static bool run_case(struct run *r, const struct fcase *c, const struct combo *c
     fill(&cc, &rng, c->ints, 8);
     /* What lies around a, b and bias is NaN: a kernel that reads it (past an edge, in
      * row padding) and multiplies it by a zero it pads with still spoils the result. */
-    int64_t pb, pr, pc;
+    int64_t pb = 0, pr = 0, pc = 0;
     poison_outside(&a);
     poison_outside(&b);
     /* C's padding and guards hold a value no GEMM here produces; its elements NaN if

@@ -28,6 +28,7 @@
 #include "backends/host/ref.h"
 #include "backends/opencl/cl_cache_format.h"
 #include "clt/clt.h"
+#include "support/support.h"
 
 #define DEVICE "opencl:0"
 
@@ -51,26 +52,12 @@ static void remove_tree(const char *path)
     nftw(path, remove_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-static void make_dirs(const char *dir)
-{
-    char path[1024];
-    snprintf(path, sizeof path, "%s", dir);
-    for (char *p = path + 1; *p; p++) {
-        if (*p == '/') {
-            *p = '\0';
-            mkdir(path, 0755);
-            *p = '/';
-        }
-    }
-    mkdir(path, 0755);
-}
-
 /* A fresh, empty directory $tmp_root/<name>; its path in out. */
 static void fresh_dir(const char *name, char *out, size_t cap)
 {
     snprintf(out, cap, "%s/%s", tmp_root, name);
     remove_tree(out);
-    make_dirs(out);
+    assert_int_equal(ts_mkdir_p(out), 0);
 }
 
 /* Number of entries (*.bin) in dir; the path of the last one seen in first. */
@@ -671,7 +658,10 @@ int main(void)
     else
         snprintf(tmp_root, sizeof tmp_root, "/tmp/clt-test-%ld", (long)getpid());
     remove_tree(tmp_root);
-    make_dirs(tmp_root);
+    if (ts_mkdir_p(tmp_root) != 0) {
+        fprintf(stderr, "test_program_cache: cannot create %s\n", tmp_root);
+        return 1;
+    }
 
     int n = 0;
     if (clt_device_list(NULL, 0, &n) == CLT_OK && n > 0) {
