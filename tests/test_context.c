@@ -250,13 +250,7 @@ static void log_fallback(void **state)
     clt_buffer *ba = ts_upload(ctx, CLT_TIER_DEVICE, a, 2);
     clt_buffer *bb = ts_upload(ctx, CLT_TIER_DEVICE, b, 2);
     clt_buffer *bc = ts_buffer(ctx, CLT_TIER_DEVICE, 4, NULL);
-    clt_gemm_args g;
-    memset(&g, 0, sizeof g);
-    ts_assert_ok(clt_tensor_init(&g.a, ba, 0, CLT_DTYPE_F32, 2, (const int64_t[]){1, 2}));
-    ts_assert_ok(clt_tensor_init(&g.b, bb, 0, CLT_DTYPE_F32, 2, (const int64_t[]){2, 1}));
-    ts_assert_ok(clt_tensor_init(&g.c, bc, 0, CLT_DTYPE_F32, 2, (const int64_t[]){1, 1}));
-    g.alpha = 1;
-    g.beta = 0;
+    clt_gemm_args g = ts_gemm_2d(ba, bb, bc, 1, 1, 2, 1.0f, 0.0f);
     int before = sink.count[CLT_LOG_INFO] + sink.count[CLT_LOG_WARN];
     ts_assert_ok(clt_gemm(ctx, &g, NULL));
     float c = 0;

@@ -41,6 +41,22 @@ static void expect_failure(clt_status got, clt_status want, const char *what)
         fail_msg("%s: the sentence is missing or too short: \"%s\"", what, clt_last_error());
 }
 
+/* A call given an event slot reports a failure either at once, handing out no event,
+ * or through the event; returns the failure either way. Before the call, *slot held
+ * its own address, so a slot left untouched is told apart from one set to NULL. */
+static clt_status settle(clt_status st, clt_event **slot, const char *what)
+{
+    clt_event *ev = *slot;
+    if (st == CLT_OK) {
+        assert_non_null(ev);
+        st = clt_event_wait(ev);
+        clt_event_destroy(ev);
+    } else if (ev != (clt_event *)slot && ev != NULL) {
+        fail_msg("%s handed out an event", what);
+    }
+    return st;
+}
+
 /* A small GEMM (3x4 · 4x2) that must come out right: the context still works. */
 static void gemm_works(clt_context *ctx, clt_tier tier)
 {
@@ -53,13 +69,7 @@ static void gemm_works(clt_context *ctx, clt_tier tier)
         c[i] = want[i] = (float)i;
     clt_buffer *ba = ts_upload(ctx, tier, a, 12), *bb = ts_upload(ctx, tier, b, 8),
                *bc = ts_upload(ctx, tier, c, 6);
-    clt_gemm_args g;
-    memset(&g, 0, sizeof g);
-    ts_assert_ok(clt_tensor_init(&g.a, ba, 0, CLT_DTYPE_F32, 2, (const int64_t[]){3, 4}));
-    ts_assert_ok(clt_tensor_init(&g.b, bb, 0, CLT_DTYPE_F32, 2, (const int64_t[]){4, 2}));
-    ts_assert_ok(clt_tensor_init(&g.c, bc, 0, CLT_DTYPE_F32, 2, (const int64_t[]){3, 2}));
-    g.alpha = 2;
-    g.beta = 1;
+    clt_gemm_args g = ts_gemm_2d(ba, bb, bc, 3, 2, 4, 2.0f, 1.0f);
     clt_ref_gemm_f32(&g, a, b, want, NULL);
     ts_assert_ok(clt_gemm(ctx, &g, NULL));
     float got[6];
@@ -138,15 +148,7 @@ static void fault_transfer(void **state)
     assert_int_equal(stub_faults.fail_write, 0);
     stub_faults.fail_write = 1;
     clt_event *ev = (clt_event *)&ev;
-    clt_status st = clt_buffer_write(b, 0, junk, 256, &ev);
-    if (st == CLT_OK) {
-        /* reported through the event instead: acceptable, if it is reported */
-        assert_non_null(ev);
-        st = clt_event_wait(ev);
-        clt_event_destroy(ev);
-    } else if (ev != (clt_event *)&ev && ev != NULL) {
-        fail_msg("a failed write handed out an event");
-    }
+    clt_status st = settle(clt_buffer_write(b, 0, junk, 256, &ev), &ev, "a failed write");
     expect_failure(st, CLT_ERR_TRANSFER, "injected async write failure");
 
     stub_faults.fail_read = 1;
@@ -187,12 +189,7 @@ static void fault_build(void **state)
     float a[4] = {1, 2, 3, 4}, c0[4] = {9, 9, 9, 9};
     clt_buffer *ba = ts_upload(ctx, CLT_TIER_DEVICE, a, 4);
     clt_buffer *bc = ts_upload(ctx, CLT_TIER_DEVICE, c0, 4);
-    clt_gemm_args g;
-    memset(&g, 0, sizeof g);
-    ts_assert_ok(clt_tensor_init(&g.a, ba, 0, CLT_DTYPE_F32, 2, (const int64_t[]){2, 2}));
-    g.b = g.a;
-    ts_assert_ok(clt_tensor_init(&g.c, bc, 0, CLT_DTYPE_F32, 2, (const int64_t[]){2, 2}));
-    g.alpha = 1;
+    clt_gemm_args g = ts_gemm_2d(ba, ba, bc, 2, 2, 2, 1.0f, 0.0f);
     expect_failure(clt_gemm(ctx, &g, NULL), CLT_ERR_BUILD, "injected build failure");
     if (!strstr(clt_last_error(), STUB_BUILD_LOG))
         fail_msg("the build failure's text lacks the build log: %s", clt_last_error());
@@ -224,25 +221,13 @@ static void fault_launch_and_finish(void **state)
     float a[4] = {1, 2, 3, 4};
     clt_buffer *ba = ts_upload(ctx, CLT_TIER_DEVICE, a, 4);
     clt_buffer *bc = ts_upload(ctx, CLT_TIER_DEVICE, a, 4);
-    clt_gemm_args g;
-    memset(&g, 0, sizeof g);
-    ts_assert_ok(clt_tensor_init(&g.a, ba, 0, CLT_DTYPE_F32, 2, (const int64_t[]){2, 2}));
-    g.b = g.a;
-    ts_assert_ok(clt_tensor_init(&g.c, bc, 0, CLT_DTYPE_F32, 2, (const int64_t[]){2, 2}));
-    g.alpha = 1;
+    clt_gemm_args g = ts_gemm_2d(ba, ba, bc, 2, 2, 2, 1.0f, 0.0f);
     stub_faults.fail_launch = 1;
     expect_failure(clt_gemm(ctx, &g, NULL), CLT_ERR_LAUNCH, "injected launch failure");
     assert_int_equal(stub_faults.fail_launch, 0);
     stub_faults.fail_launch = 1;
     clt_event *ev = (clt_event *)&ev;
-    clt_status st = clt_gemm(ctx, &g, &ev);
-    if (st == CLT_OK) {
-        assert_non_null(ev);
-        st = clt_event_wait(ev);
-        clt_event_destroy(ev);
-    } else if (ev != (clt_event *)&ev && ev != NULL) {
-        fail_msg("a failed launch handed out an event");
-    }
+    clt_status st = settle(clt_gemm(ctx, &g, &ev), &ev, "a failed launch");
     expect_failure(st, CLT_ERR_LAUNCH, "injected launch failure with an event");
     clt_stats stats;
     ts_assert_ok(clt_context_stats(ctx, &stats));

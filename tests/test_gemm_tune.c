@@ -147,13 +147,7 @@ static void gemm_checked(clt_context *ctx, clt_status expect, char *describe, si
     clt_buffer *ab = ts_upload(ctx, CLT_TIER_DEVICE, a, M * K);
     clt_buffer *bb = ts_upload(ctx, CLT_TIER_DEVICE, b, K * N);
     clt_buffer *cb = ts_buffer(ctx, CLT_TIER_DEVICE, sizeof(float) * M * N, NULL);
-    clt_gemm_args g;
-    memset(&g, 0, sizeof g);
-    ts_assert_ok(clt_tensor_init(&g.a, ab, 0, CLT_DTYPE_F32, 2, (int64_t[]){M, K}));
-    ts_assert_ok(clt_tensor_init(&g.b, bb, 0, CLT_DTYPE_F32, 2, (int64_t[]){K, N}));
-    ts_assert_ok(clt_tensor_init(&g.c, cb, 0, CLT_DTYPE_F32, 2, (int64_t[]){M, N}));
-    g.alpha = 1.0f;
-    g.beta = 0.0f;
+    clt_gemm_args g = ts_gemm_2d(ab, bb, cb, M, N, K, 1.0f, 0.0f);
     ts_assert_status(clt_gemm(ctx, &g, NULL), expect);
     if (expect == CLT_OK) {
         ts_download(cb, 0, c, M * N);

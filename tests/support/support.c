@@ -354,3 +354,16 @@ size_t ts_matrix_layout(clt_tensor *t, clt_dtype dtype, int64_t batch, int64_t r
         last += (batch - 1) * batch_stride;
     return offset + (size_t)last + 3;
 }
+
+clt_gemm_args ts_gemm_2d(clt_buffer *a, clt_buffer *b, clt_buffer *c, int64_t m, int64_t n,
+                         int64_t k, float alpha, float beta)
+{
+    clt_gemm_args g;
+    memset(&g, 0, sizeof g);
+    ts_assert_ok(clt_tensor_init(&g.a, a, 0, CLT_DTYPE_F32, 2, (const int64_t[]){m, k}));
+    ts_assert_ok(clt_tensor_init(&g.b, b, 0, CLT_DTYPE_F32, 2, (const int64_t[]){k, n}));
+    ts_assert_ok(clt_tensor_init(&g.c, c, 0, CLT_DTYPE_F32, 2, (const int64_t[]){m, n}));
+    g.alpha = alpha;
+    g.beta = beta;
+    return g;
+}

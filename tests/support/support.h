@@ -49,6 +49,11 @@ clt_status ts_context_open(const char *device, const clt_context_opts *base,
 /* Like ts_context_open, but fails the test if the context cannot be opened. */
 clt_context *ts_context(const char *device);
 
+/* A plain f32 GEMM, C = alpha·A·B + beta·C, over contiguous matrices at offset 0:
+ * a (m,k), b (k,n), c (m,n), no bias. Fails the test if a descriptor is refused. */
+clt_gemm_args ts_gemm_2d(clt_buffer *a, clt_buffer *b, clt_buffer *c, int64_t m, int64_t n,
+                         int64_t k, float alpha, float beta);
+
 /* Describes a rows×cols matrix of `dtype` starting `offset` elements into its buffer,
  * with row stride `row_stride`; with batch > 0, a rank-3 stack of `batch` of them,
  * `batch_stride` apart (0 repeats one matrix). Returns the elements the buffer needs:

@@ -5,6 +5,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <clt/clt.h>
+
 #ifdef CLT_TOOLS_HAVE_HWLOC
 #include <hwloc.h>
 #endif
@@ -19,27 +21,16 @@ static void add_cache(host_topology *t, int level, const char *kind, uint64_t si
         .count = count};
 }
 
-/* The CPU model as /proc/cpuinfo names it (Linux), for the sysconf path. */
-static void read_cpu_model_from_proc(char *out, size_t size)
+/* The CPU model as the library's host device names it. */
+static void read_cpu_model(char *out, size_t size)
 {
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    char line[512];
-    if (f == NULL)
+    clt_device_info infos[64];
+    int n = 0;
+    if (clt_device_list(infos, 64, &n) != CLT_OK)
         return;
-    while (fgets(line, sizeof line, f)) {
-        if (strncmp(line, "model name", 10) != 0)
-            continue;
-        const char *colon = strchr(line, ':');
-        if (colon == NULL)
-            break;
-        colon++;
-        while (*colon == ' ' || *colon == '\t')
-            colon++;
-        snprintf(out, size, "%s", colon);
-        out[strcspn(out, "\n")] = '\0';
-        break;
-    }
-    fclose(f);
+    for (int i = 0; i < n && i < 64; i++)
+        if (infos[i].type == CLT_DEVICE_TYPE_HOST)
+            snprintf(out, size, "%s", infos[i].device_name);
 }
 
 /* Total memory as the operating system reports it. hwloc's sum over NUMA nodes can
@@ -54,7 +45,7 @@ static uint64_t physical_memory_bytes(void)
 static void read_with_sysconf(host_topology *t)
 {
     t->source = "sysconf";
-    read_cpu_model_from_proc(t->cpu_model, sizeof t->cpu_model);
+    read_cpu_model(t->cpu_model, sizeof t->cpu_model);
     long pus = sysconf(_SC_NPROCESSORS_ONLN);
     t->pus = pus > 0 ? (int)pus : -1;
     /* glibc's cache queries; elsewhere they do not exist and the list stays empty.
