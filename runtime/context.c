@@ -316,6 +316,29 @@ void clt_context_release(clt_context *ctx, clt_tier tier, size_t bytes)
     pthread_mutex_unlock(&ctx->lock);
 }
 
+static clt_context *context_of(struct clt_dev *dev)
+{
+    return (clt_context *)((char *)dev->parent - offsetof(clt_context, parent));
+}
+
+static clt_tier scratch_tier(const clt_context *ctx, const struct clt_dev *dev)
+{
+    return dev == ctx->dev ? CLT_TIER_DEVICE : CLT_TIER_HOST;
+}
+
+clt_status clt_dev_reserve(struct clt_dev *dev, size_t bytes, const char *what)
+{
+    clt_context *ctx = context_of(dev);
+    clt_status s = clt_context_reserve(ctx, scratch_tier(ctx, dev), bytes);
+    return s == CLT_OK ? s : clt_fail_prefix(s, "%s", what);
+}
+
+void clt_dev_release(struct clt_dev *dev, size_t bytes)
+{
+    clt_context *ctx = context_of(dev);
+    clt_context_release(ctx, scratch_tier(ctx, dev), bytes);
+}
+
 void clt_context_count_op(clt_context *ctx, bool fallback)
 {
     pthread_mutex_lock(&ctx->lock);

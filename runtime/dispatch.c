@@ -128,8 +128,9 @@ clt_status clt_op_supported(clt_context *ctx, clt_op_kind kind, clt_dtype dtype,
     if (clt_dtype_size(dtype) == 0)
         return clt_fail(CLT_ERR_INVALID_ARG, "clt_op_supported: dtype %d is not a dtype",
                         (int)dtype);
-    /* A stand-in op: every required tensor of this dtype, shape all ones, no buffers.
-     * Drivers answer from kinds, dtypes and shapes alone. */
+    /* A stand-in op: every required tensor of this dtype (or of the one dtype it takes:
+     * indices, statistics), shape all ones, no buffers. Drivers answer from kinds,
+     * dtypes and shapes alone. */
     clt_op op;
     memset(&op, 0, sizeof op);
     op.kind = kind;
@@ -138,10 +139,14 @@ clt_status clt_op_supported(clt_context *ctx, clt_op_kind kind, clt_dtype dtype,
         const struct clt_tensor_arg *arg = &desc->tensors[i];
         if (arg->optional)
             continue;
-        if (!(arg->dtypes & (1u << dtype)))
-            return CLT_OK;
+        clt_dtype own = dtype;
+        if (!(arg->dtypes & (1u << dtype))) {
+            if (arg->dtypes & (arg->dtypes - 1))
+                return CLT_OK; /* takes several dtypes, not this one */
+            own = (clt_dtype)__builtin_ctz(arg->dtypes);
+        }
         clt_tensor *t = (clt_tensor *)((char *)&op + arg->offset);
-        t->dtype = dtype;
+        t->dtype = own;
         t->rank = arg->min_rank;
         for (int d = 0; d < t->rank; d++)
             t->shape[d] = t->strides[d] = 1;

@@ -96,4 +96,12 @@ struct clt_driver {
     void (*event_release)(struct clt_dev_event *ev);
 };
 
+/* Memory a driver allocates for its own use while running ops (scratch, workspaces)
+ * counts against the context's budget like a buffer: DEVICE for the context's device,
+ * HOST when the host driver runs an op as the fallback. Reserve fails with
+ * CLT_ERR_OUT_OF_MEMORY naming the tier and the bytes; `what` says what it was for.
+ * Release exactly what was reserved. */
+clt_status clt_dev_reserve(struct clt_dev *dev, size_t bytes, const char *what);
+void clt_dev_release(struct clt_dev *dev, size_t bytes);
+
 #endif

@@ -56,6 +56,7 @@ const char *clt_dtype_name(clt_dtype dtype)
     case CLT_DTYPE_F32: return "f32";
     case CLT_DTYPE_F16: return "f16";
     case CLT_DTYPE_BF16: return "bf16";
+    case CLT_DTYPE_I32: return "i32";
     }
     return "?";
 }
@@ -63,7 +64,8 @@ const char *clt_dtype_name(clt_dtype dtype)
 size_t clt_dtype_size(clt_dtype dtype)
 {
     switch (dtype) {
-    case CLT_DTYPE_F32: return 4;
+    case CLT_DTYPE_F32:
+    case CLT_DTYPE_I32: return 4;
     case CLT_DTYPE_F16:
     case CLT_DTYPE_BF16: return 2;
     }

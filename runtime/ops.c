@@ -1,6 +1,7 @@
 /* The op table, and the validation every op goes through before a driver sees it:
  * each tensor well formed and inside its buffer, outputs aliasing nothing, then the
  * op's own shape rules. */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -10,17 +11,124 @@
 #include "runtime/ops.h"
 
 #define F32 (1u << CLT_DTYPE_F32)
+#define I32 (1u << CLT_DTYPE_I32)
 #define HALVES ((1u << CLT_DTYPE_F16) | (1u << CLT_DTYPE_BF16))
+#define FLT (F32 | HALVES)
+#define IN CLT_ARG_IN
+#define OUT CLT_ARG_OUT
+#define INOUT CLT_ARG_INOUT
+#define AS(i) (1u << (i)) /* may be tensor i of the same op */
 #define TENSOR(op, field, role, optional, dtypes, lo, hi) \
-    {#field, offsetof(clt_op, u.op.field), role, optional, dtypes, lo, hi}
+    {#field, offsetof(clt_op, u.op.field), role, optional, dtypes, lo, hi, 0}
+#define TENSOR_MAY_BE(op, field, role, optional, dtypes, lo, hi, may_be) \
+    {#field, offsetof(clt_op, u.op.field), role, optional, dtypes, lo, hi, may_be}
 
 static const struct clt_op_desc op_table[CLT_OP_COUNT] = {
     [CLT_OP_GEMM] = {"gemm", 4, {
-        TENSOR(gemm, a, CLT_ARG_IN, false, F32 | HALVES, 2, 3),
-        TENSOR(gemm, b, CLT_ARG_IN, false, F32 | HALVES, 2, 3),
-        TENSOR(gemm, c, CLT_ARG_INOUT, false, F32 | HALVES, 2, 3),
-        TENSOR(gemm, bias, CLT_ARG_IN, true, F32 | HALVES, 1, 1),
-    }, clt_check_gemm},
+        TENSOR(gemm, a, IN, false, FLT, 2, 3),
+        TENSOR(gemm, b, IN, false, FLT, 2, 3),
+        TENSOR(gemm, c, INOUT, false, FLT, 2, 3),
+        TENSOR(gemm, bias, IN, true, FLT, 1, 1),
+    }, false, clt_check_gemm},
+    [CLT_OP_ATTENTION_FWD] = {"attention_fwd", 5, {
+        TENSOR(attention_fwd, q, IN, false, FLT, 4, 4),
+        TENSOR(attention_fwd, k, IN, false, FLT, 4, 4),
+        TENSOR(attention_fwd, v, IN, false, FLT, 4, 4),
+        TENSOR(attention_fwd, o, OUT, false, FLT, 4, 4),
+        TENSOR(attention_fwd, lse, OUT, false, F32, 3, 3),
+    }, true, clt_check_attention_fwd},
+    [CLT_OP_ATTENTION_BWD] = {"attention_bwd", 10, {
+        TENSOR(attention_bwd, q, IN, false, FLT, 4, 4),
+        TENSOR(attention_bwd, k, IN, false, FLT, 4, 4),
+        TENSOR(attention_bwd, v, IN, false, FLT, 4, 4),
+        TENSOR(attention_bwd, o, IN, false, FLT, 4, 4),
+        TENSOR(attention_bwd, dout, IN, false, FLT, 4, 4),
+        TENSOR(attention_bwd, lse, IN, false, F32, 3, 3),
+        TENSOR(attention_bwd, delta, OUT, false, F32, 3, 3),
+        TENSOR(attention_bwd, dq, OUT, false, FLT, 4, 4),
+        TENSOR(attention_bwd, dk, OUT, false, FLT, 4, 4),
+        TENSOR(attention_bwd, dv, OUT, false, FLT, 4, 4),
+    }, true, clt_check_attention_bwd},
+    [CLT_OP_SOFTMAX] = {"softmax", 2, {
+        TENSOR(softmax, x, IN, false, FLT, 2, 2),
+        TENSOR_MAY_BE(softmax, y, OUT, false, FLT, 2, 2, AS(0)),
+    }, true, clt_check_softmax},
+    [CLT_OP_SOFTMAX_BWD] = {"softmax_bwd", 3, {
+        TENSOR(softmax_bwd, y, IN, false, FLT, 2, 2),
+        TENSOR(softmax_bwd, dy, IN, false, FLT, 2, 2),
+        TENSOR_MAY_BE(softmax_bwd, dx, OUT, false, FLT, 2, 2, AS(1)),
+    }, true, clt_check_softmax_bwd},
+    [CLT_OP_LAYERNORM_FWD] = {"layernorm_fwd", 6, {
+        TENSOR(layernorm_fwd, x, IN, false, FLT, 2, 2),
+        TENSOR(layernorm_fwd, weight, IN, false, FLT, 1, 1),
+        TENSOR(layernorm_fwd, bias, IN, true, FLT, 1, 1),
+        TENSOR(layernorm_fwd, out, OUT, false, FLT, 2, 2),
+        TENSOR(layernorm_fwd, mean, OUT, true, F32, 1, 1),
+        TENSOR(layernorm_fwd, rstd, OUT, true, F32, 1, 1),
+    }, true, clt_check_layernorm_fwd},
+    [CLT_OP_LAYERNORM_BWD] = {"layernorm_bwd", 8, {
+        TENSOR(layernorm_bwd, dout, IN, false, FLT, 2, 2),
+        TENSOR(layernorm_bwd, x, IN, false, FLT, 2, 2),
+        TENSOR(layernorm_bwd, weight, IN, false, FLT, 1, 1),
+        TENSOR(layernorm_bwd, mean, IN, false, F32, 1, 1),
+        TENSOR(layernorm_bwd, rstd, IN, false, F32, 1, 1),
+        TENSOR(layernorm_bwd, dx, INOUT, false, FLT, 2, 2),
+        TENSOR(layernorm_bwd, dweight, INOUT, false, FLT, 1, 1),
+        TENSOR(layernorm_bwd, dbias, INOUT, true, FLT, 1, 1),
+    }, true, clt_check_layernorm_bwd},
+    [CLT_OP_GELU_FWD] = {"gelu_fwd", 2, {
+        TENSOR(gelu_fwd, x, IN, false, FLT, 1, 4),
+        TENSOR_MAY_BE(gelu_fwd, y, OUT, false, FLT, 1, 4, AS(0)),
+    }, true, clt_check_gelu_fwd},
+    [CLT_OP_GELU_BWD] = {"gelu_bwd", 3, {
+        TENSOR(gelu_bwd, x, IN, false, FLT, 1, 4),
+        TENSOR(gelu_bwd, dy, IN, false, FLT, 1, 4),
+        TENSOR_MAY_BE(gelu_bwd, dx, OUT, false, FLT, 1, 4, AS(1)),
+    }, true, clt_check_gelu_bwd},
+    [CLT_OP_EMBEDDING_FWD] = {"embedding_fwd", 4, {
+        TENSOR(embedding_fwd, tokens, IN, false, I32, 2, 2),
+        TENSOR(embedding_fwd, wte, IN, false, FLT, 2, 2),
+        TENSOR(embedding_fwd, wpe, IN, true, FLT, 2, 2),
+        TENSOR(embedding_fwd, out, OUT, false, FLT, 3, 3),
+    }, true, clt_check_embedding_fwd},
+    [CLT_OP_EMBEDDING_BWD] = {"embedding_bwd", 4, {
+        TENSOR(embedding_bwd, dout, IN, false, FLT, 3, 3),
+        TENSOR(embedding_bwd, tokens, IN, false, I32, 2, 2),
+        TENSOR(embedding_bwd, dwte, INOUT, false, FLT, 2, 2),
+        TENSOR(embedding_bwd, dwpe, INOUT, true, FLT, 2, 2),
+    }, true, clt_check_embedding_bwd},
+    [CLT_OP_CROSS_ENTROPY_FWD] = {"cross_entropy_fwd", 4, {
+        TENSOR(cross_entropy_fwd, logits, IN, false, FLT, 2, 2),
+        TENSOR(cross_entropy_fwd, targets, IN, false, I32, 1, 1),
+        TENSOR(cross_entropy_fwd, loss, OUT, false, F32, 1, 1),
+        TENSOR(cross_entropy_fwd, lse, OUT, false, F32, 1, 1),
+    }, true, clt_check_cross_entropy_fwd},
+    [CLT_OP_CROSS_ENTROPY_BWD] = {"cross_entropy_bwd", 4, {
+        TENSOR(cross_entropy_bwd, logits, IN, false, FLT, 2, 2),
+        TENSOR(cross_entropy_bwd, targets, IN, false, I32, 1, 1),
+        TENSOR(cross_entropy_bwd, lse, IN, false, F32, 1, 1),
+        TENSOR_MAY_BE(cross_entropy_bwd, dlogits, OUT, false, FLT, 2, 2, AS(0)),
+    }, true, clt_check_cross_entropy_bwd},
+    [CLT_OP_ADD] = {"add", 3, {
+        TENSOR(add, a, IN, false, FLT, 1, 4),
+        TENSOR(add, b, IN, false, FLT, 1, 4),
+        TENSOR_MAY_BE(add, out, OUT, false, FLT, 1, 4, AS(0) | AS(1)),
+    }, true, clt_check_add},
+    [CLT_OP_SCALE] = {"scale", 1, {
+        TENSOR(scale, x, INOUT, false, FLT, 1, 4),
+    }, true, clt_check_scale},
+    [CLT_OP_BIAS_ADD] = {"bias_add", 2, {
+        TENSOR(bias_add, y, INOUT, false, FLT, 2, 2),
+        TENSOR(bias_add, bias, IN, false, FLT, 1, 1),
+    }, true, clt_check_bias_add},
+    [CLT_OP_BIAS_GRAD] = {"bias_grad", 2, {
+        TENSOR(bias_grad, dy, IN, false, FLT, 2, 2),
+        TENSOR(bias_grad, dbias, INOUT, false, FLT, 1, 1),
+    }, true, clt_check_bias_grad},
+    [CLT_OP_SQNORM] = {"sqnorm", 2, {
+        TENSOR(sqnorm, x, IN, false, FLT, 1, 4),
+        TENSOR(sqnorm, norm, INOUT, false, F32, 1, 1),
+    }, true, clt_check_sqnorm},
 };
 
 const struct clt_op_desc *clt_op_desc_of(clt_op_kind kind)
@@ -187,6 +295,107 @@ static bool ranges_overlap(const clt_tensor *x, const clt_tensor *y)
     return x->buf == y->buf && x->offset < y->offset + ey && y->offset < x->offset + ex;
 }
 
+/* The same elements in the same order: what an in-place output must be of its input. */
+static bool same_view(const clt_tensor *x, const clt_tensor *y)
+{
+    if (x->buf != y->buf || x->offset != y->offset || x->dtype != y->dtype ||
+        x->rank != y->rank)
+        return false;
+    for (int i = 0; i < x->rank; i++)
+        if (x->shape[i] != y->shape[i] || x->strides[i] != y->strides[i])
+            return false;
+    return true;
+}
+
+/* Tensors that take any float dtype must all take the same one. */
+static clt_status check_one_float_dtype(const struct clt_op_desc *desc, const clt_op *op)
+{
+    const struct clt_tensor_arg *first = NULL;
+    for (int i = 0; i < desc->n_tensors; i++) {
+        const struct clt_tensor_arg *arg = &desc->tensors[i];
+        const clt_tensor *t = clt_op_tensor(op, arg);
+        if (arg->dtypes != FLT || !t->buf)
+            continue;
+        if (!first) {
+            first = arg;
+            continue;
+        }
+        const clt_tensor *f = clt_op_tensor(op, first);
+        if (t->dtype != f->dtype)
+            return clt_fail(CLT_ERR_INVALID_ARG,
+                            "%s: argument %s: dtype %s differs from %s's %s (the op's "
+                            "floating tensors share one dtype)",
+                            desc->name, arg->name, clt_dtype_name(t->dtype), first->name,
+                            clt_dtype_name(f->dtype));
+    }
+    return CLT_OK;
+}
+
+clt_status clt_check_rows(const char *op, const char *name, const clt_tensor *t)
+{
+    for (int i = 0; i < t->rank; i++) /* kernels index rows and columns with 32-bit ints */
+        if (t->shape[i] > INT32_MAX)
+            return clt_fail(CLT_ERR_INVALID_ARG,
+                            "%s: argument %s: shape[%d] = %lld exceeds 2^31 - 1", op, name, i,
+                            (long long)t->shape[i]);
+    if (t->strides[t->rank - 1] != 1)
+        return clt_fail(CLT_ERR_INVALID_ARG,
+                        "%s: argument %s: the last dimension must be contiguous (stride 1), "
+                        "got stride %lld",
+                        op, name, (long long)t->strides[t->rank - 1]);
+    return CLT_OK;
+}
+
+clt_status clt_check_contiguous(const char *op, const char *name, const clt_tensor *t)
+{
+    int64_t expected = 1;
+    for (int i = t->rank - 1; i >= 0; i--) {
+        if (t->shape[i] > 1 && t->strides[i] != expected) {
+            char shape[128], strides[128];
+            format_dims(shape, sizeof shape, t->rank, t->shape);
+            format_dims(strides, sizeof strides, t->rank, t->strides);
+            return clt_fail(CLT_ERR_INVALID_ARG,
+                            "%s: argument %s: must be contiguous (row-major), but shape %s "
+                            "has strides %s",
+                            op, name, shape, strides);
+        }
+        expected *= t->shape[i]; /* bounded by the extent check */
+    }
+    return CLT_OK;
+}
+
+clt_status clt_check_same_shape(const char *op, const char *name, const clt_tensor *t,
+                                const char *ref_name, const clt_tensor *ref)
+{
+    bool same = t->rank == ref->rank;
+    for (int i = 0; same && i < t->rank; i++)
+        same = t->shape[i] == ref->shape[i];
+    if (same)
+        return CLT_OK;
+    char have[128], want[128];
+    format_dims(have, sizeof have, t->rank, t->shape);
+    format_dims(want, sizeof want, ref->rank, ref->shape);
+    return clt_fail(CLT_ERR_INVALID_ARG, "%s: argument %s: shape %s differs from %s's %s", op,
+                    name, have, ref_name, want);
+}
+
+clt_status clt_check_dim(const char *op, const char *name, const clt_tensor *t, int dim,
+                         int64_t expected, const char *why)
+{
+    if (t->shape[dim] == expected)
+        return CLT_OK;
+    return clt_fail(CLT_ERR_INVALID_ARG, "%s: argument %s: shape[%d] is %lld, expected %lld (%s)",
+                    op, name, dim, (long long)t->shape[dim], (long long)expected, why);
+}
+
+clt_status clt_check_finite(const char *op, const char *name, float value)
+{
+    if (isfinite(value))
+        return CLT_OK;
+    return clt_fail(CLT_ERR_INVALID_ARG, "%s: %s is %g; it must be finite", op, name,
+                    (double)value);
+}
+
 clt_status clt_op_validate(const clt_context *ctx, const clt_op *op)
 {
     if (!ctx || !op)
@@ -217,12 +426,19 @@ clt_status clt_op_validate(const clt_context *ctx, const clt_op *op)
                             desc->name, out->name);
         for (int j = 0; j < desc->n_tensors; j++) {
             const clt_tensor *t = clt_op_tensor(op, &desc->tensors[j]);
+            if ((out->may_be & (1u << j)) && same_view(o, t))
+                continue;
             if (j != i && t->buf && ranges_overlap(o, t))
                 return clt_fail(CLT_ERR_INVALID_ARG,
                                 "%s: argument %s overlaps argument %s in the same buffer; "
                                 "outputs may not alias other arguments",
                                 desc->name, out->name, desc->tensors[j].name);
         }
+    }
+    if (desc->one_float_dtype) {
+        clt_status s = check_one_float_dtype(desc, op);
+        if (s != CLT_OK)
+            return s;
     }
     return desc->check(op);
 }

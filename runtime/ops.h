@@ -16,12 +16,15 @@ struct clt_tensor_arg {
     bool optional;           /* buf may be NULL */
     uint32_t dtypes;         /* bit (1u << dtype) for each accepted dtype */
     int min_rank, max_rank;
+    uint32_t may_be;         /* bit i: this output may be exactly tensor i (in place) */
 };
 
 struct clt_op_desc {
     const char *name;
     int n_tensors;
     struct clt_tensor_arg tensors[CLT_OP_MAX_TENSORS];
+    /* Every tensor that accepts exactly f32, f16 and bf16 must have one dtype. */
+    bool one_float_dtype;
     /* Rules between arguments (shapes agree, ...), run after each tensor on its own is
      * known to be well formed and in bounds. */
     clt_status (*check)(const clt_op *op);
@@ -42,7 +45,35 @@ clt_status clt_op_validate(const clt_context *ctx, const clt_op *op);
  * overflow. The tensor must have a valid rank, shape and dtype. */
 bool clt_tensor_extent(const clt_tensor *t, size_t *bytes);
 
+/* Helpers for the per-op rules; each fails with "<op>: argument <name>: ...".
+ * Rows: last stride 1, every dimension below 2^31 (kernels index them with ints). */
+clt_status clt_check_rows(const char *op, const char *name, const clt_tensor *t);
+clt_status clt_check_contiguous(const char *op, const char *name, const clt_tensor *t);
+clt_status clt_check_same_shape(const char *op, const char *name, const clt_tensor *t,
+                                const char *ref_name, const clt_tensor *ref);
+/* t->shape[dim] == expected; `why` says where the expectation comes from. */
+clt_status clt_check_dim(const char *op, const char *name, const clt_tensor *t, int dim,
+                         int64_t expected, const char *why);
+clt_status clt_check_finite(const char *op, const char *name, float value);
+
 /* Per-op shape rules, referenced by the table. */
 clt_status clt_check_gemm(const clt_op *op);
+clt_status clt_check_attention_fwd(const clt_op *op);
+clt_status clt_check_attention_bwd(const clt_op *op);
+clt_status clt_check_softmax(const clt_op *op);
+clt_status clt_check_softmax_bwd(const clt_op *op);
+clt_status clt_check_layernorm_fwd(const clt_op *op);
+clt_status clt_check_layernorm_bwd(const clt_op *op);
+clt_status clt_check_gelu_fwd(const clt_op *op);
+clt_status clt_check_gelu_bwd(const clt_op *op);
+clt_status clt_check_embedding_fwd(const clt_op *op);
+clt_status clt_check_embedding_bwd(const clt_op *op);
+clt_status clt_check_cross_entropy_fwd(const clt_op *op);
+clt_status clt_check_cross_entropy_bwd(const clt_op *op);
+clt_status clt_check_add(const clt_op *op);
+clt_status clt_check_scale(const clt_op *op);
+clt_status clt_check_bias_add(const clt_op *op);
+clt_status clt_check_bias_grad(const clt_op *op);
+clt_status clt_check_sqnorm(const clt_op *op);
 
 #endif

@@ -41,7 +41,7 @@ static void print_usage(FILE *out, const args_option *options, int n)
 static bool parse_dtypes(const char *text, gemm_bench_opts *opts)
 {
     bool all = strcmp(text, "all") == 0;
-    for (int d = 0; d < CLT_DTYPE_COUNT; d++) {
+    for (int d = 0; d < CLT_FLOAT_DTYPE_COUNT; d++) {
         opts->dtypes[d] = all || strcmp(text, clt_dtype_name((clt_dtype)d)) == 0;
         if (opts->dtypes[d] && !all)
             return true;

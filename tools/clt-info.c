@@ -31,7 +31,7 @@ typedef struct device_report {
     clt_device_info info;
     clt_status open_status;  /* of clt_context_create on this device */
     char open_error[1024];   /* clt_last_error() when open_status != CLT_OK */
-    op_support ops[CLT_OP_COUNT][CLT_DTYPE_COUNT]; /* SUPPORT_NONE: not run by the
+    op_support ops[CLT_OP_COUNT][CLT_FLOAT_DTYPE_COUNT]; /* SUPPORT_NONE: not run by the
                                                       device itself, see resolve_fallback */
 } device_report;
 
@@ -59,7 +59,7 @@ static void probe_device(device_report *r)
         return;
     }
     for (int op = 0; op < CLT_OP_COUNT; op++) {
-        for (int dt = 0; dt < CLT_DTYPE_COUNT; dt++) {
+        for (int dt = 0; dt < CLT_FLOAT_DTYPE_COUNT; dt++) {
             bool supported = false;
             clt_status st = clt_op_supported(ctx, (clt_op_kind)op, (clt_dtype)dt, &supported);
             r->ops[op][dt] = st != CLT_OK  ? SUPPORT_UNKNOWN
@@ -83,7 +83,7 @@ static void resolve_fallback(device_report *devs, int n)
         if (&devs[i] == host || devs[i].open_status != CLT_OK)
             continue;
         for (int op = 0; op < CLT_OP_COUNT; op++)
-            for (int dt = 0; dt < CLT_DTYPE_COUNT; dt++)
+            for (int dt = 0; dt < CLT_FLOAT_DTYPE_COUNT; dt++)
                 if (devs[i].ops[op][dt] == SUPPORT_NONE && host &&
                     host->ops[op][dt] == SUPPORT_DEVICE)
                     devs[i].ops[op][dt] = SUPPORT_HOST_FALLBACK;
@@ -155,7 +155,7 @@ static void print_topology_text(const host_topology *t)
 static void append_dtypes(char *buf, size_t size, const op_support *row, op_support want)
 {
     bool first = true;
-    for (int dt = 0; dt < CLT_DTYPE_COUNT; dt++) {
+    for (int dt = 0; dt < CLT_FLOAT_DTYPE_COUNT; dt++) {
         if (row[dt] != want)
             continue;
         size_t len = strlen(buf);
@@ -166,7 +166,7 @@ static void append_dtypes(char *buf, size_t size, const op_support *row, op_supp
 
 static bool row_has(const op_support *row, op_support want)
 {
-    for (int dt = 0; dt < CLT_DTYPE_COUNT; dt++)
+    for (int dt = 0; dt < CLT_FLOAT_DTYPE_COUNT; dt++)
         if (row[dt] == want)
             return true;
     return false;
@@ -313,7 +313,7 @@ static void print_device_json(json_writer *w, const device_report *r)
         for (int op = 0; op < CLT_OP_COUNT; op++) {
             json_key(w, clt_op_name((clt_op_kind)op));
             json_begin_object(w);
-            for (int dt = 0; dt < CLT_DTYPE_COUNT; dt++)
+            for (int dt = 0; dt < CLT_FLOAT_DTYPE_COUNT; dt++)
                 json_kv_string(w, clt_dtype_name((clt_dtype)dt), support_name(r->ops[op][dt]));
             json_end_object(w);
         }

@@ -9,6 +9,7 @@
 #include "backends/host/host_driver.h"
 #include "runtime/buffer.h"
 #include "runtime/error.h"
+#include "runtime/ops.h"
 #include "runtime/registry.h"
 
 #define ALIGN 64
@@ -131,29 +132,44 @@ static clt_status host_copy(struct clt_mem *dst, size_t dst_off, struct clt_mem 
 static bool host_supports(struct clt_dev *dev, const clt_op *op)
 {
     (void)dev;
-    switch (op->kind) {
-    case CLT_OP_GEMM:
-        return true; /* every dtype the op table admits */
-    }
-    return false;
+    return clt_op_desc_of(op->kind) != NULL; /* every op, every dtype the table admits */
 }
 
-/* Element 0 of a tensor whose buffer is host memory. */
-static void *tensor_data(const clt_tensor *t)
+void *clt_host_tensor_data(const clt_tensor *t)
 {
-    return (char *)clt_host_mem_data(clt_buffer_mem(t->buf)) + t->offset;
+    return t->buf ? (char *)clt_host_mem_data(clt_buffer_mem(t->buf)) + t->offset : NULL;
 }
 
 static clt_status host_run(struct clt_dev *dev, const clt_op *op, struct clt_dev_event **ev)
 {
-    (void)dev;
     (void)ev;
     switch (op->kind) {
     case CLT_OP_GEMM: {
         const clt_gemm_args *g = &op->u.gemm;
-        return clt_host_gemm(g, tensor_data(&g->a), tensor_data(&g->b), tensor_data(&g->c),
-                             g->bias.buf ? tensor_data(&g->bias) : NULL);
+        return clt_host_gemm(g, clt_host_tensor_data(&g->a), clt_host_tensor_data(&g->b),
+                             clt_host_tensor_data(&g->c), clt_host_tensor_data(&g->bias));
     }
+    case CLT_OP_ATTENTION_FWD:
+    case CLT_OP_ATTENTION_BWD:
+        return clt_host_attention(dev, op);
+    case CLT_OP_SOFTMAX:
+    case CLT_OP_SOFTMAX_BWD:
+    case CLT_OP_LAYERNORM_FWD:
+    case CLT_OP_LAYERNORM_BWD:
+    case CLT_OP_CROSS_ENTROPY_FWD:
+    case CLT_OP_CROSS_ENTROPY_BWD:
+        return clt_host_rows(dev, op);
+    case CLT_OP_GELU_FWD:
+    case CLT_OP_GELU_BWD:
+    case CLT_OP_ADD:
+    case CLT_OP_SCALE:
+    case CLT_OP_BIAS_ADD:
+    case CLT_OP_BIAS_GRAD:
+    case CLT_OP_SQNORM:
+        return clt_host_elementwise(dev, op);
+    case CLT_OP_EMBEDDING_FWD:
+    case CLT_OP_EMBEDDING_BWD:
+        return clt_host_embedding(dev, op);
     }
     return clt_fail(CLT_ERR_UNSUPPORTED, "host: op %s is not implemented", clt_op_name(op->kind));
 }

@@ -14,4 +14,17 @@ void *clt_host_mem_data(const struct clt_mem *mem);
 clt_status clt_host_gemm(const clt_gemm_args *args, const void *a, const void *b, void *c,
                          const void *bias);
 
+/* Element 0 of a tensor whose buffer is host memory; NULL for an absent optional one. */
+void *clt_host_tensor_data(const clt_tensor *t);
+
+/* Each op family on the host, for validated ops of its kinds: resolves the tensors'
+ * memory and runs the reference (or a fast path). Scratch goes through clt_dev_reserve
+ * on `dev`, so that it shows in the context's accounting. */
+clt_status clt_host_attention(struct clt_dev *dev, const clt_op *op);   /* ATTENTION_* */
+clt_status clt_host_rows(struct clt_dev *dev, const clt_op *op);        /* SOFTMAX*,
+                                                         LAYERNORM_*, CROSS_ENTROPY_* */
+clt_status clt_host_elementwise(struct clt_dev *dev, const clt_op *op); /* GELU_*, ADD,
+                                                         SCALE, BIAS_*, SQNORM */
+clt_status clt_host_embedding(struct clt_dev *dev, const clt_op *op);   /* EMBEDDING_* */
+
 #endif

@@ -564,6 +564,27 @@ static bool cl_supports(struct clt_dev *base, const clt_op *op)
     switch (op->kind) {
     case CLT_OP_GEMM:
         return clt_cl_gemm_supports(dev, &op->u.gemm);
+    case CLT_OP_ATTENTION_FWD:
+    case CLT_OP_ATTENTION_BWD:
+        return clt_cl_attention_supports(dev, op);
+    case CLT_OP_SOFTMAX:
+    case CLT_OP_SOFTMAX_BWD:
+    case CLT_OP_LAYERNORM_FWD:
+    case CLT_OP_LAYERNORM_BWD:
+    case CLT_OP_CROSS_ENTROPY_FWD:
+    case CLT_OP_CROSS_ENTROPY_BWD:
+        return clt_cl_rows_supports(dev, op);
+    case CLT_OP_GELU_FWD:
+    case CLT_OP_GELU_BWD:
+    case CLT_OP_ADD:
+    case CLT_OP_SCALE:
+    case CLT_OP_BIAS_ADD:
+    case CLT_OP_BIAS_GRAD:
+    case CLT_OP_SQNORM:
+        return clt_cl_elementwise_supports(dev, op);
+    case CLT_OP_EMBEDDING_FWD:
+    case CLT_OP_EMBEDDING_BWD:
+        return clt_cl_embedding_supports(dev, op);
     }
     return false;
 }
@@ -572,14 +593,37 @@ static clt_status cl_run(struct clt_dev *base, const clt_op *op, struct clt_dev_
 {
     struct clt_cl_device *dev = clt_cl_device_of(base);
     cl_event event = NULL;
-    const char *what = NULL;
     clt_status status;
     if (ev)
         *ev = NULL;
     switch (op->kind) {
     case CLT_OP_GEMM:
         status = clt_cl_gemm_enqueue(dev, &op->u.gemm, &event);
-        what = "gemm";
+        break;
+    case CLT_OP_ATTENTION_FWD:
+    case CLT_OP_ATTENTION_BWD:
+        status = clt_cl_attention_enqueue(dev, op, &event);
+        break;
+    case CLT_OP_SOFTMAX:
+    case CLT_OP_SOFTMAX_BWD:
+    case CLT_OP_LAYERNORM_FWD:
+    case CLT_OP_LAYERNORM_BWD:
+    case CLT_OP_CROSS_ENTROPY_FWD:
+    case CLT_OP_CROSS_ENTROPY_BWD:
+        status = clt_cl_rows_enqueue(dev, op, &event);
+        break;
+    case CLT_OP_GELU_FWD:
+    case CLT_OP_GELU_BWD:
+    case CLT_OP_ADD:
+    case CLT_OP_SCALE:
+    case CLT_OP_BIAS_ADD:
+    case CLT_OP_BIAS_GRAD:
+    case CLT_OP_SQNORM:
+        status = clt_cl_elementwise_enqueue(dev, op, &event);
+        break;
+    case CLT_OP_EMBEDDING_FWD:
+    case CLT_OP_EMBEDDING_BWD:
+        status = clt_cl_embedding_enqueue(dev, op, &event);
         break;
     default:
         return clt_fail(CLT_ERR_UNSUPPORTED, "%s: op '%s' is not implemented", dev->label,
@@ -587,7 +631,7 @@ static clt_status cl_run(struct clt_dev *base, const clt_op *op, struct clt_dev_
     }
     if (status != CLT_OK)
         return status;
-    return complete(dev, event, what, CLT_ERR_LAUNCH, ev);
+    return complete(dev, event, clt_op_name(op->kind), CLT_ERR_LAUNCH, ev);
 }
 
 /* How cl_run would carry the op out; resolves the device's GEMM parameters first (a
@@ -603,6 +647,8 @@ static clt_status cl_describe(struct clt_dev *base, const clt_op *op, char *out,
             clt_cl_gemm_describe(dev, &op->u.gemm, &params, out, size);
         return status;
     }
+    default:
+        break;
     }
     snprintf(out, size, "opencl");
     return CLT_OK;

@@ -525,16 +525,6 @@ clt_status clt_cl_gemm_enqueue(struct clt_cl_device *dev, const clt_gemm_args *g
     return status;
 }
 
-static const char *dtype_text(clt_dtype d)
-{
-    switch (d) {
-    case CLT_DTYPE_F32: return "f32";
-    case CLT_DTYPE_F16: return "f16";
-    case CLT_DTYPE_BF16: return "bf16";
-    }
-    return "?";
-}
-
 void clt_cl_gemm_describe(const struct clt_cl_device *dev, const clt_gemm_args *g,
                           const struct clt_cl_gemm_params *params, char *out, size_t size)
 {
@@ -542,10 +532,10 @@ void clt_cl_gemm_describe(const struct clt_cl_device *dev, const clt_gemm_args *
 
     char dtypes[32];
     if (g->c.dtype == g->a.dtype)
-        snprintf(dtypes, sizeof dtypes, "%s", dtype_text(g->a.dtype));
+        snprintf(dtypes, sizeof dtypes, "%s", clt_dtype_name(g->a.dtype));
     else
-        snprintf(dtypes, sizeof dtypes, "%s\u2192%s", dtype_text(g->a.dtype),
-                 dtype_text(g->c.dtype));
+        snprintf(dtypes, sizeof dtypes, "%s\u2192%s", clt_dtype_name(g->a.dtype),
+                 clt_dtype_name(g->c.dtype));
     switch (clt_cl_gemm_choose(dev, &p, g)) {
     case CLT_CL_GEMM_DIRECT:
         snprintf(out, size, "gemm_direct TS=%d %s", direct_tile_for(dev, p.direct.ts), dtypes);

@@ -192,6 +192,27 @@ void clt_cl_gemm_describe(const struct clt_cl_device *dev, const clt_gemm_args *
 /* Releases the device's packing scratch (at close). */
 void clt_cl_gemm_release(struct clt_cl_device *dev);
 
+/* ---- the other ops, one family per file: cl_attention.c, cl_rows.c (softmax,
+ * layernorm, cross-entropy), cl_elementwise.c (GELU, add, scale, bias, sqnorm),
+ * cl_embedding.c ---------------------------------------------------------------------- */
+
+/* Whether the family's kernels run this op (kind, dtypes, shapes) on the device. Answer
+ * from kinds, dtypes and shapes alone (buffers may be NULL). */
+bool clt_cl_attention_supports(const struct clt_cl_device *dev, const clt_op *op);
+bool clt_cl_rows_supports(const struct clt_cl_device *dev, const clt_op *op);
+bool clt_cl_elementwise_supports(const struct clt_cl_device *dev, const clt_op *op);
+bool clt_cl_embedding_supports(const struct clt_cl_device *dev, const clt_op *op);
+
+/* Enqueues a validated, supported op of the family; *event is the last kernel's event
+ * (the caller owns it). Scratch goes through clt_dev_reserve. */
+clt_status clt_cl_attention_enqueue(struct clt_cl_device *dev, const clt_op *op,
+                                    cl_event *event);
+clt_status clt_cl_rows_enqueue(struct clt_cl_device *dev, const clt_op *op, cl_event *event);
+clt_status clt_cl_elementwise_enqueue(struct clt_cl_device *dev, const clt_op *op,
+                                      cl_event *event);
+clt_status clt_cl_embedding_enqueue(struct clt_cl_device *dev, const clt_op *op,
+                                    cl_event *event);
+
 /* ---- cl_gemm_db.c ----------------------------------------------------------------- */
 
 /* The built-in parameters for this device: the most specific database entry (vendor →

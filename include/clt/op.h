@@ -15,9 +15,40 @@ extern "C" {
 
 typedef enum clt_op_kind {
     CLT_OP_GEMM = 0,
+    CLT_OP_ATTENTION_FWD,
+    CLT_OP_ATTENTION_BWD,
+    CLT_OP_SOFTMAX,
+    CLT_OP_SOFTMAX_BWD,
+    CLT_OP_LAYERNORM_FWD,
+    CLT_OP_LAYERNORM_BWD,
+    CLT_OP_GELU_FWD,
+    CLT_OP_GELU_BWD,
+    CLT_OP_EMBEDDING_FWD,
+    CLT_OP_EMBEDDING_BWD,
+    CLT_OP_CROSS_ENTROPY_FWD,
+    CLT_OP_CROSS_ENTROPY_BWD,
+    CLT_OP_ADD,
+    CLT_OP_SCALE,
+    CLT_OP_BIAS_ADD,
+    CLT_OP_BIAS_GRAD,
+    CLT_OP_SQNORM,
 } clt_op_kind;
 
-#define CLT_OP_COUNT 1
+#define CLT_OP_COUNT 18
+
+/* Conventions shared by the ops below.
+ * - "Rows": a rank-2 tensor (rows, n) whose rows are contiguous (last stride 1) and
+ *   whose row stride is free. Flatten (B, T, C) to (B·T, C) with a descriptor.
+ * - "Contiguous": strides exactly as clt_tensor_init makes them.
+ * - Floating tensors of one op share one storage dtype (f32, f16 or bf16); statistics
+ *   (lse, mean, rstd, delta, loss, norm) are always f32; indices are i32. Arithmetic is
+ *   f32 whatever the storage.
+ * - `accumulate` on a backward op: false writes the gradients, true adds them to what
+ *   the output tensors hold (gradient accumulation over micro-batches).
+ * - An output may be the same tensor as an input only where the op says "may be x"
+ *   (same buffer, offset, shape and strides); any other overlap is refused.
+ * - NaN and infinity in inputs propagate to the outputs they reach; no op hides them.
+ *   Reductions (sqnorm, the norms and softmaxes of a row) turn NaN if any input is. */
 
 /* C = alpha · op(A) · op(B) + beta · C + bias, row-major, in f32 arithmetic.
  *
@@ -37,15 +68,178 @@ typedef struct clt_gemm_args {
     float alpha, beta;
 } clt_gemm_args;
 
+/* Scaled dot-product attention, FlashAttention-2 style: never materialises T×T.
+ *
+ * q, k, v, o: (B, H, T, d), d one of 32, 64, 80, 96, 128; the last stride is 1, the
+ * others are free, so the packed output of a fused QKV projection, (B, T, 3, H, d), is
+ * read in place: q at element offset 0 with strides (3·H·d·T, d, 3·H·d, 1), k at H·d,
+ * v at 2·H·d. o may likewise be written as (B, T, H, d).
+ * lse: (B, H, T) f32, contiguous: the natural log of each row's sum of exponentials of
+ * the scaled scores, which the backward pass needs.
+ * O = softmax(scale · Q·Kᵀ + mask) · V, where with `causal` query i sees keys 0..i.
+ * scale is usually 1/sqrt(d) and must be finite. */
+typedef struct clt_attention_fwd_args {
+    clt_tensor q, k, v;
+    clt_tensor o;
+    clt_tensor lse;
+    float scale;
+    bool causal;
+} clt_attention_fwd_args;
+
+/* The gradients of attention: q, k, v, o and lse as the forward pass gave them, dout
+ * the gradient of o; writes dq, dk, dv (shapes and layout rules as q). delta: (B, H, T)
+ * f32, contiguous, a workspace the op fills with rowsum(dout ∘ o); the caller provides it
+ * so that all memory is the caller's and visible in its accounting. */
+typedef struct clt_attention_bwd_args {
+    clt_tensor q, k, v, o, dout;
+    clt_tensor lse;
+    clt_tensor delta;
+    clt_tensor dq, dk, dv;
+    float scale;
+    bool causal;
+} clt_attention_bwd_args;
+
+typedef enum clt_softmax_algo {
+    CLT_SOFTMAX_TWO_PASS = 0,   /* sum as (mantissa, exponent) pairs, then normalise */
+    CLT_SOFTMAX_THREE_PASS = 1, /* max, then sum, then normalise: kept for comparison */
+} clt_softmax_algo;
+
+/* y = softmax(x) over each row. x, y: rows (n, V). y may be x. */
+typedef struct clt_softmax_args {
+    clt_tensor x, y;
+    clt_softmax_algo algo;
+} clt_softmax_args;
+
+/* dx = y ∘ (dy − rowsum(dy ∘ y)), y the forward output. Rows (n, V). dx may be dy. */
+typedef struct clt_softmax_bwd_args {
+    clt_tensor y, dy, dx;
+} clt_softmax_bwd_args;
+
+/* out = (x − mean) · rstd · weight + bias over each row, rstd = 1/sqrt(var + eps), var
+ * the biased variance. x, out: rows (n, C); weight, bias: (C,), contiguous; mean, rstd:
+ * (n,) f32, contiguous, saved for the backward pass. eps must be finite and >= 0. */
+typedef struct clt_layernorm_fwd_args {
+    clt_tensor x, weight, bias;
+    clt_tensor out, mean, rstd;
+    float eps;
+} clt_layernorm_fwd_args;
+
+/* From dout and the forward's x, weight, mean and rstd: dx (rows (n, C)), dweight and
+ * dbias ((C,), summed over rows in a fixed order, so results are deterministic). */
+typedef struct clt_layernorm_bwd_args {
+    clt_tensor dout, x, weight, mean, rstd;
+    clt_tensor dx, dweight, dbias;
+    bool accumulate;
+} clt_layernorm_bwd_args;
+
+/* GELU, tanh form: y = x/2 · (1 + tanh(sqrt(2/π) · (x + 0.044715 x³))). x, y contiguous,
+ * same shape; y may be x. */
+typedef struct clt_gelu_args {
+    clt_tensor x, y;
+} clt_gelu_args;
+
+/* dx = dy · gelu'(x). Contiguous, same shape; dx may be dy. */
+typedef struct clt_gelu_bwd_args {
+    clt_tensor x, dy, dx;
+} clt_gelu_bwd_args;
+
+/* out[b,t,:] = wte[tokens[b,t],:] + wpe[t,:]. tokens: (B, T) i32, contiguous; wte: rows
+ * (V, C); wpe: optional, rows (T_max, C) with T <= T_max; out: (B, T, C), last stride 1.
+ * A token outside [0, V) is a data error no validation can see: its row of out is NaN. */
+typedef struct clt_embedding_fwd_args {
+    clt_tensor tokens, wte, wpe;
+    clt_tensor out;
+} clt_embedding_fwd_args;
+
+/* dwte[v,:] = Σ dout[b,t,:] over positions whose token is v; dwpe[t,:] = Σ_b dout[b,t,:].
+ * The sums run in a fixed order (position order), so the result is deterministic. dwpe
+ * is optional. Tokens outside [0, V) contribute nothing. */
+typedef struct clt_embedding_bwd_args {
+    clt_tensor dout, tokens;
+    clt_tensor dwte, dwpe;
+    bool accumulate;
+} clt_embedding_bwd_args;
+
+/* Softmax fused with the negative log-likelihood over the vocabulary.
+ * logits: rows (n, V); targets: (n,) i32, contiguous; loss: (1,) f32, the mean over the
+ * rows whose target is not ignore_index (0 when every row is ignored); lse: (n,) f32,
+ * contiguous, each row's logsumexp, for the backward pass. A target outside [0, V) that
+ * is not ignore_index is a data error no validation can see: the loss becomes NaN. */
+typedef struct clt_cross_entropy_fwd_args {
+    clt_tensor logits, targets;
+    clt_tensor loss, lse;
+    int32_t ignore_index;
+} clt_cross_entropy_fwd_args;
+
+/* dlogits = dloss · (softmax(logits) − onehot(target)) / n_valid on each row whose target
+ * is not ignore_index (n_valid counts those rows), 0 on the others. logits, targets and
+ * lse as in the forward pass; dlogits: rows (n, V). dlogits may be logits. */
+typedef struct clt_cross_entropy_bwd_args {
+    clt_tensor logits, targets, lse;
+    clt_tensor dlogits;
+    float dloss;
+    int32_t ignore_index;
+} clt_cross_entropy_bwd_args;
+
+/* out = alpha · a + beta · b, elementwise; a, b, out contiguous, same shape. out may be
+ * a or b (b += x is add with out = b, alpha = 1, beta = 1). */
+typedef struct clt_add_args {
+    clt_tensor a, b, out;
+    float alpha, beta;
+} clt_add_args;
+
+/* x = alpha · x, in place; x contiguous. */
+typedef struct clt_scale_args {
+    clt_tensor x;
+    float alpha;
+} clt_scale_args;
+
+/* y[r,:] += bias[:] for every row r. y: rows (n, N); bias: (N,), contiguous. */
+typedef struct clt_bias_add_args {
+    clt_tensor y, bias;
+} clt_bias_add_args;
+
+/* dbias[:] = Σ_r dy[r,:], summed in a fixed order. dy: rows (n, N); dbias: (N,),
+ * contiguous. */
+typedef struct clt_bias_grad_args {
+    clt_tensor dy, dbias;
+    bool accumulate;
+} clt_bias_grad_args;
+
+/* norm = Σ x², in a fixed order (deterministic on one device). x contiguous; norm: (1,)
+ * f32. With accumulate, adds to norm: one norm over many tensors, for gradient
+ * clipping. */
+typedef struct clt_sqnorm_args {
+    clt_tensor x, norm;
+    bool accumulate;
+} clt_sqnorm_args;
+
 typedef struct clt_op {
     clt_op_kind kind;
     union {
         clt_gemm_args gemm;
+        clt_attention_fwd_args attention_fwd;
+        clt_attention_bwd_args attention_bwd;
+        clt_softmax_args softmax;
+        clt_softmax_bwd_args softmax_bwd;
+        clt_layernorm_fwd_args layernorm_fwd;
+        clt_layernorm_bwd_args layernorm_bwd;
+        clt_gelu_args gelu_fwd;
+        clt_gelu_bwd_args gelu_bwd;
+        clt_embedding_fwd_args embedding_fwd;
+        clt_embedding_bwd_args embedding_bwd;
+        clt_cross_entropy_fwd_args cross_entropy_fwd;
+        clt_cross_entropy_bwd_args cross_entropy_bwd;
+        clt_add_args add;
+        clt_scale_args scale;
+        clt_bias_add_args bias_add;
+        clt_bias_grad_args bias_grad;
+        clt_sqnorm_args sqnorm;
         unsigned char reserved_[2048]; /* room for later ops without an ABI break */
     } u;
 } clt_op;
 
-/* "gemm"; "?" for an unknown kind. */
+/* "gemm", "attention_fwd" ...: the name of the union member; "?" for an unknown kind. */
 CLT_API const char *clt_op_name(clt_op_kind kind);
 
 /* Looks an op up by name. CLT_ERR_INVALID_ARG if there is no such op. */

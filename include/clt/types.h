@@ -33,19 +33,23 @@ typedef enum clt_tier {
 
 #define CLT_TIER_COUNT 4
 
-/* Storage types. Arithmetic is always f32. */
+/* Storage types. Arithmetic is always f32. I32 holds indices (token ids, targets),
+ * never values that ops compute with. */
 typedef enum clt_dtype {
     CLT_DTYPE_F32 = 0,
     CLT_DTYPE_F16 = 1,  /* IEEE binary16 */
     CLT_DTYPE_BF16 = 2, /* the top 16 bits of an f32 */
+    CLT_DTYPE_I32 = 3,  /* signed 32-bit integer */
 } clt_dtype;
 
-#define CLT_DTYPE_COUNT 3
+#define CLT_DTYPE_COUNT 4
+/* The dtypes values are stored in, 0 .. CLT_FLOAT_DTYPE_COUNT - 1: f32, f16, bf16. */
+#define CLT_FLOAT_DTYPE_COUNT 3
 
 /* "DEVICE", "HOST_PINNED", "HOST", "NVME"; "?" for an unknown value. */
 CLT_API const char *clt_tier_name(clt_tier tier);
 
-/* "f32", "f16", "bf16"; "?" for an unknown value. */
+/* "f32", "f16", "bf16", "i32"; "?" for an unknown value. */
 CLT_API const char *clt_dtype_name(clt_dtype dtype);
 
 /* Bytes per element: 4 or 2; 0 for an unknown value. */

@@ -297,7 +297,7 @@ int bench_gemm_run(const gemm_bench_opts *opts, gemm_report *rep)
     host_data h = {0};
     bool failed = false;
     uint64_t seed = 42;
-    double clblast_best[CLT_DTYPE_COUNT] = {0}; /* fastest CLBlast rate so far, per dtype */
+    double clblast_best[CLT_FLOAT_DTYPE_COUNT] = {0}; /* fastest CLBlast rate so far, per dtype */
     clt_context_opts copts;
 
     rep->repeat = opts->repeat;
@@ -355,7 +355,7 @@ int bench_gemm_run(const gemm_bench_opts *opts, gemm_report *rep)
         finish_measure(&cblas, s);
 
         gemm_measure clt_f32 = {.ran = false};
-        for (int d = 0; d < CLT_DTYPE_COUNT; d++) {
+        for (int d = 0; d < CLT_FLOAT_DTYPE_COUNT; d++) {
             const clt_dtype dtype = (clt_dtype)d;
             const void *a = NULL, *b = NULL;
             if (!opts->dtypes[d])

@@ -15,7 +15,7 @@ typedef struct gemm_bench_opts {
     const char *device;               /* NULL: clt's default device */
     bool tune;                        /* clt_tune(FORCE|PEERS) before measuring */
     int repeat;                       /* timed runs per measurement */
-    bool dtypes[CLT_DTYPE_COUNT];     /* which storage dtypes to measure */
+    bool dtypes[CLT_FLOAT_DTYPE_COUNT];     /* which storage dtypes to measure */
     bench_shape shapes[BENCH_MAX_SHAPES];
     int n_shapes;
     double peer_call_limit_s;         /* skip CLBlast where one call would take longer */
@@ -47,7 +47,7 @@ typedef struct gemm_report {
     char cblas[256];         /* what the CBLAS peer is, or why it is absent */
     char clblast[256];       /* "CLBlast on <device>", or why it is absent */
     double peer_call_limit_s;
-    gemm_row rows[BENCH_MAX_SHAPES * CLT_DTYPE_COUNT];
+    gemm_row rows[BENCH_MAX_SHAPES * CLT_FLOAT_DTYPE_COUNT];
     int n_rows;
     /* The correctness check: clt's f32 result against a reference on one shape. */
     bool checked;
