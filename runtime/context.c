@@ -328,6 +328,8 @@ static clt_tier scratch_tier(const clt_context *ctx, const struct clt_dev *dev)
 
 clt_status clt_dev_reserve(struct clt_dev *dev, size_t bytes, const char *what)
 {
+    if (!dev->parent) /* a device opened outside any context: nothing to count against */
+        return CLT_OK;
     clt_context *ctx = context_of(dev);
     clt_status s = clt_context_reserve(ctx, scratch_tier(ctx, dev), bytes);
     return s == CLT_OK ? s : clt_fail_prefix(s, "%s", what);
@@ -335,6 +337,8 @@ clt_status clt_dev_reserve(struct clt_dev *dev, size_t bytes, const char *what)
 
 void clt_dev_release(struct clt_dev *dev, size_t bytes)
 {
+    if (!dev->parent)
+        return;
     clt_context *ctx = context_of(dev);
     clt_context_release(ctx, scratch_tier(ctx, dev), bytes);
 }

@@ -31,8 +31,10 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 kernel_dir="$root/kernels_cl"
 variants_file="$root/tools/kernel-variants.txt"
 targets=(sm_70 sm_86 gfx906 gfx1030 spirv)
-# The five storage combinations (AB_DTYPE, C_DTYPE) that @dtypes expands to.
+# The five storage combinations (AB_DTYPE, C_DTYPE) that @dtypes expands to, and the
+# three of ops whose tensors share one dtype (@dtype).
 dtype_combos=("f32:0:0" "f16:1:0" "f16>f16:1:1" "bf16:2:0" "bf16>bf16:2:2")
+one_dtype_combos=("f32:0:0" "f16:1:1" "bf16:2:2")
 sep=$'\037' # field separator of the internal lists (a tab would merge empty fields)
 
 usage() {
@@ -135,6 +137,12 @@ work_list() {
                     IFS=: read -r label ab c <<<"$combo"
                     printf '%s\037%s %s\037%s\n' "$file" "$variant" "$label" \
                         "${options//@dtypes/-DAB_DTYPE=$ab -DC_DTYPE=$c}"
+                done
+            elif [[ "$options" == *@dtype* ]]; then
+                for combo in "${one_dtype_combos[@]}"; do
+                    IFS=: read -r label ab c <<<"$combo"
+                    printf '%s\037%s %s\037%s\n' "$file" "$variant" "$label" \
+                        "${options//@dtype/-DAB_DTYPE=$ab -DC_DTYPE=$c}"
                 done
             else
                 printf '%s\037%s\037%s\n' "$file" "$variant" "$options"

@@ -10,14 +10,13 @@
  * disk. Kernel objects are made per launch: clSetKernelArg on a shared one would race
  * between threads.
  *
- * The cpu family's panels live in scratch buffers made for each call and released
- * right after the launches are enqueued: OpenCL keeps a released buffer alive until
- * the commands that use it have finished, so concurrent GEMMs need no lock and a large
- * GEMM does not pin its scratch for the device's lifetime (nor needs a hook at close).
- * On CPU devices a buffer is host memory that the C allocator recycles, so this costs
- * little next to the O(MNK) work the family is chosen for. Batches are packed into panels with a batch dimension, in
- * chunks that keep the scratch under SCRATCH_CHUNK_BYTES; an operand with batch stride
- * 0 (or rank 2) is packed once for every batch. */
+ * The cpu family's panels live in two scratch buffers per device, kept between GEMMs
+ * and grown on demand (a fresh buffer per call made PoCL map and fault in new pages
+ * every time), released at close. They count against the context's DEVICE budget
+ * (clt_dev_reserve), so a GEMM that does not fit says so. Batches are packed into
+ * panels with a batch dimension, in chunks that keep the scratch under
+ * SCRATCH_CHUNK_BYTES; an operand with batch stride 0 (or rank 2) is packed once for
+ * every batch. */
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
@@ -267,25 +266,37 @@ static clt_status scratch_reserve(struct clt_cl_device *dev, cl_mem *buf, size_t
 {
     if (*buf && *have >= bytes)
         return CLT_OK;
-    if (*buf)
+    if (*buf) {
         clReleaseMemObject(*buf);
+        clt_dev_release(&dev->base, *have);
+    }
+    *buf = NULL;
     *have = 0;
+    clt_status status = clt_dev_reserve(&dev->base, bytes, "GEMM scratch for packed panels");
+    if (status != CLT_OK)
+        return status;
     cl_int err = CL_SUCCESS;
     *buf = clCreateBuffer(dev->context, CL_MEM_READ_WRITE, bytes, NULL, &err);
-    if (!*buf)
+    if (!*buf) {
+        clt_dev_release(&dev->base, bytes);
         return clt_fail(CLT_ERR_OUT_OF_MEMORY,
                         "%s: GEMM scratch for packed panels (%zu bytes): clCreateBuffer "
                         "failed: %s (%d)", dev->label, bytes, clt_cl_error_name(err), (int)err);
+    }
     *have = bytes;
     return CLT_OK;
 }
 
 void clt_cl_gemm_release(struct clt_cl_device *dev)
 {
-    if (dev->scratch_a)
+    if (dev->scratch_a) {
         clReleaseMemObject(dev->scratch_a);
-    if (dev->scratch_b)
+        clt_dev_release(&dev->base, dev->scratch_a_bytes);
+    }
+    if (dev->scratch_b) {
         clReleaseMemObject(dev->scratch_b);
+        clt_dev_release(&dev->base, dev->scratch_b_bytes);
+    }
     dev->scratch_a = dev->scratch_b = NULL;
     dev->scratch_a_bytes = dev->scratch_b_bytes = 0;
 }
