@@ -67,7 +67,7 @@ float clt_f16_to_f32(uint16_t h)
         mant <<= 1;
         e--;
     }
-    return float_of(sign | ((uint32_t)(e - 1) << 23) | ((mant & 0x3ffu) << 13));
+    return float_of(sign | ((uint32_t)e << 23) | ((mant & 0x3ffu) << 13));
 }
 
 uint16_t clt_f32_to_bf16(float x)
