@@ -263,28 +263,57 @@ static clt_status check_tensor(const clt_context *ctx, const char *op,
     return CLT_OK;
 }
 
-/* An output must not write one element twice: taken from the smallest stride up, each
- * dimension must step past everything the inner ones cover. */
-static bool is_injective(const clt_tensor *t)
+/* Whether dimensions (shape, stride), taken from the smallest stride up, each step past
+ * everything the inner ones cover: then no two index tuples reach one element. */
+static bool dims_injective(int n, const int64_t *shape, const int64_t *strides)
 {
-    int order[CLT_MAX_RANK], n = 0;
-    for (int i = 0; i < t->rank; i++)
-        if (t->shape[i] > 1)
-            order[n++] = i;
-    for (int i = 1; i < n; i++)
-        for (int j = i; j > 0 && t->strides[order[j]] < t->strides[order[j - 1]]; j--) {
+    int order[CLT_MAX_RANK + 1], m = 0;
+    for (int i = 0; i < n; i++)
+        if (shape[i] > 1)
+            order[m++] = i;
+    for (int i = 1; i < m; i++)
+        for (int j = i; j > 0 && strides[order[j]] < strides[order[j - 1]]; j--) {
             int tmp = order[j];
             order[j] = order[j - 1];
             order[j - 1] = tmp;
         }
     int64_t span = 1; /* elements covered by the dimensions taken so far */
-    for (int i = 0; i < n; i++) {
-        const int64_t stride = t->strides[order[i]];
+    for (int i = 0; i < m; i++) {
+        const int64_t stride = strides[order[i]];
         if (stride < span)
             return false;
-        span = stride * (t->shape[order[i]] - 1) + span; /* bounded by the extent check */
+        span = stride * (shape[order[i]] - 1) + span; /* bounded by the extent check */
     }
     return true;
+}
+
+/* An output must not write one element twice. */
+static bool is_injective(const clt_tensor *t)
+{
+    return dims_injective(t->rank, t->shape, t->strides);
+}
+
+/* Two views alike in dtype, shape and strides, whose byte ranges overlap, may still
+ * share no element: q, k and v of a packed (B, T, 3, H, d) buffer interleave. They are
+ * disjoint when the pair, seen as one tensor with an outer dimension of 2 whose stride
+ * is the distance between them, is injective. */
+static bool interleaved_disjoint(const clt_tensor *x, const clt_tensor *y)
+{
+    const size_t elem = clt_dtype_size(x->dtype);
+    if (x->dtype != y->dtype || x->rank != y->rank)
+        return false;
+    for (int i = 0; i < x->rank; i++)
+        if (x->shape[i] != y->shape[i] || x->strides[i] != y->strides[i])
+            return false;
+    const size_t distance = x->offset > y->offset ? x->offset - y->offset : y->offset - x->offset;
+    if (distance == 0 || distance % elem != 0)
+        return false;
+    int64_t shape[CLT_MAX_RANK + 1], strides[CLT_MAX_RANK + 1];
+    memcpy(shape, x->shape, sizeof x->shape);
+    memcpy(strides, x->strides, sizeof x->strides);
+    shape[x->rank] = 2;
+    strides[x->rank] = (int64_t)(distance / elem);
+    return dims_injective(x->rank + 1, shape, strides);
 }
 
 static bool ranges_overlap(const clt_tensor *x, const clt_tensor *y)
@@ -292,7 +321,8 @@ static bool ranges_overlap(const clt_tensor *x, const clt_tensor *y)
     size_t ex = 0, ey = 0;
     clt_tensor_extent(x, &ex);
     clt_tensor_extent(y, &ey);
-    return x->buf == y->buf && x->offset < y->offset + ey && y->offset < x->offset + ex;
+    return x->buf == y->buf && x->offset < y->offset + ey && y->offset < x->offset + ex &&
+           !interleaved_disjoint(x, y);
 }
 
 /* The same elements in the same order: what an in-place output must be of its input. */
