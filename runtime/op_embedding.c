@@ -1,5 +1,7 @@
 /* Embedding's shape rules (clt_embedding_*_args in include/clt/op.h): tokens (B, T),
  * tables (V, C) and (T_max, C) with contiguous rows, activations (B, T, C). */
+#include <stdio.h>
+
 #include "runtime/error.h"
 #include "runtime/ops.h"
 
@@ -8,6 +10,8 @@ static clt_status check_embedding(const char *op, const clt_tensor *tokens,
                                   const char *wpe_name, const clt_tensor *wpe,
                                   const char *act_name, const clt_tensor *act)
 {
+    char channels[48]; /* the table's own name: wte forward, dwte backward */
+    snprintf(channels, sizeof channels, "the channels C of %s", wte_name);
     clt_status s = clt_check_contiguous(op, "tokens", tokens);
     if (s == CLT_OK)
         s = clt_check_rows(op, wte_name, wte);
@@ -20,12 +24,12 @@ static clt_status check_embedding(const char *op, const clt_tensor *tokens,
     if (s == CLT_OK)
         s = clt_check_dim(op, act_name, act, 1, tokens->shape[1], "the length T of tokens");
     if (s == CLT_OK)
-        s = clt_check_dim(op, act_name, act, 2, wte->shape[1], "the channels C of wte");
+        s = clt_check_dim(op, act_name, act, 2, wte->shape[1], channels);
     if (s != CLT_OK || !wpe->buf)
         return s;
     s = clt_check_rows(op, wpe_name, wpe);
     if (s == CLT_OK)
-        s = clt_check_dim(op, wpe_name, wpe, 1, wte->shape[1], "the channels C of wte");
+        s = clt_check_dim(op, wpe_name, wpe, 1, wte->shape[1], channels);
     if (s == CLT_OK && wpe->shape[0] < tokens->shape[1])
         s = clt_fail(CLT_ERR_INVALID_ARG,
                      "%s: argument %s: %lld positions, fewer than the length T = %lld of "

@@ -133,7 +133,7 @@ typedef struct clt_layernorm_bwd_args {
 } clt_layernorm_bwd_args;
 
 /* GELU, tanh form: y = x/2 · (1 + tanh(sqrt(2/π) · (x + 0.044715 x³))). x, y contiguous,
- * same shape; y may be x. */
+ * same shape; y may be x. gelu(−inf) is NaN, as the formula gives. */
 typedef struct clt_gelu_args {
     clt_tensor x, y;
 } clt_gelu_args;
@@ -153,7 +153,8 @@ typedef struct clt_embedding_fwd_args {
 
 /* dwte[v,:] = Σ dout[b,t,:] over positions whose token is v; dwpe[t,:] = Σ_b dout[b,t,:].
  * The sums run in a fixed order (position order), so the result is deterministic. dwpe
- * is optional. Tokens outside [0, V) contribute nothing. */
+ * is optional; without accumulate its rows t >= T are written as 0. Tokens outside
+ * [0, V) contribute nothing to dwte (their positions still count in dwpe). */
 typedef struct clt_embedding_bwd_args {
     clt_tensor dout, tokens;
     clt_tensor dwte, dwpe;
@@ -182,7 +183,8 @@ typedef struct clt_cross_entropy_bwd_args {
 } clt_cross_entropy_bwd_args;
 
 /* out = alpha · a + beta · b, elementwise; a, b, out contiguous, same shape. out may be
- * a or b (b += x is add with out = b, alpha = 1, beta = 1). */
+ * a or b (b += x is add with out = b, alpha = 1, beta = 1). b is read even when beta is
+ * 0 (unlike GEMM's C), so NaN in b reaches out. */
 typedef struct clt_add_args {
     clt_tensor a, b, out;
     float alpha, beta;
@@ -208,7 +210,7 @@ typedef struct clt_bias_grad_args {
 
 /* norm = Σ x², in a fixed order (deterministic on one device). x contiguous; norm: (1,)
  * f32. With accumulate, adds to norm: one norm over many tensors, for gradient
- * clipping. */
+ * clipping. NaN anywhere gives NaN; an infinity, +inf. */
 typedef struct clt_sqnorm_args {
     clt_tensor x, norm;
     bool accumulate;
