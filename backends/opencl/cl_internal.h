@@ -213,6 +213,134 @@ clt_status clt_cl_elementwise_enqueue(struct clt_cl_device *dev, const clt_op *o
 clt_status clt_cl_embedding_enqueue(struct clt_cl_device *dev, const clt_op *op,
                                     cl_event *event);
 
+/* ---- cl_elementwise_launch.c: what the elementwise and embedding families share ---- */
+
+/* Launch parameters of kernels_cl/elementwise.cl and embedding.cl, from a small table
+ * keyed by device type (CPU, or anything else: GPU-like). The reductions' partitioning
+ * follows from them and the shape only, so a device's results are reproducible. */
+struct clt_cl_ew_params {
+    size_t wg;             /* work-items per group, a power of two */
+    cl_uint items;         /* vectors of four per work-item in the contiguous kernels */
+    cl_int rows_per_item;  /* bias_add */
+    cl_int bias_chunk;     /* bias_grad: rows per partial sum, at least */
+    cl_int bias_partials;  /* bias_grad: partial sums per column, at most */
+    size_t sqnorm_groups;  /* sqnorm: partial sums (work-groups), at most */
+    size_t chunk;          /* embedding_bwd: positions per chunk, the chain's group size */
+};
+void clt_cl_ew_params_of(const struct clt_cl_device *dev, struct clt_cl_ew_params *out);
+
+struct clt_cl_ew_arg {
+    size_t size;
+    const void *value;     /* NULL: a __local array of `size` bytes, or a NULL buffer */
+};
+#define CLT_CL_EW_ARG(x) {sizeof(x), &(x)}
+#define CLT_CL_EW_LOCAL(bytes) {(bytes), NULL}
+
+/* Enqueues kernel `name` of kernels_cl/<file>, built for `dtype` (-DAB_DTYPE=d
+ * -DC_DTYPE=d), over a 1-D range of `global` work-items rounded up to groups of
+ * `local`. `event` NULL keeps no event; otherwise *event is the launch's (the caller
+ * owns it). CLT_ERR_UNSUPPORTED when the compiled kernel cannot run `local` work-items
+ * per group; CL errors through clt_cl_fail, naming the kernel. */
+clt_status clt_cl_ew_launch(struct clt_cl_device *dev, const char *file, const char *name,
+                            clt_dtype dtype, const struct clt_cl_ew_arg *args, size_t n_args,
+                            size_t global, size_t local, cl_event *event);
+
+/* A scratch buffer of `bytes` for one op, counted against the device's budget (`what`
+ * names it in an out-of-memory error). Free it with clt_cl_ew_scratch_free once the
+ * kernels that use it are enqueued: OpenCL keeps the memory until they finish, the
+ * budget gets the bytes back at once. */
+clt_status clt_cl_ew_scratch(struct clt_cl_device *dev, size_t bytes, const char *what,
+                             cl_mem *out);
+void clt_cl_ew_scratch_free(struct clt_cl_device *dev, cl_mem mem, size_t bytes);
+
+/* A tensor's offset in elements (its byte offset is a multiple of the element size). */
+static inline cl_ulong clt_cl_elem_offset(const clt_tensor *t)
+{
+    return (cl_ulong)(t->offset / clt_dtype_size(t->dtype));
+}
+
+/* ---- cl_elementwise_reduce.c: the deterministic reductions of the family -------------- */
+
+clt_status clt_cl_bias_grad_enqueue(struct clt_cl_device *dev, const clt_bias_grad_args *args,
+                                    cl_event *event);
+clt_status clt_cl_sqnorm_enqueue(struct clt_cl_device *dev, const clt_sqnorm_args *args,
+                                 cl_event *event);
+
+/* ---- cl_rows.c: what the row-wise family's files (cl_softmax.c, cl_layernorm.c,
+ * cl_cross_entropy.c) share ------------------------------------------------------------ */
+
+/* How a kernel of the family is laid out: local size (wg, rpg), vectors of vw elements.
+ * Row kernels run wg work-items on each of rpg rows per group; the other kernels say in
+ * their .cl file what the two dimensions mean. Built as -DWG -DRPG -DVW. */
+struct clt_cl_rows_shape {
+    int wg, rpg, vw;
+};
+
+/* The device's shapes, from its type (CPU, GPU, other): for row kernels on rows of `len`
+ * elements, for layernorm's column sums, for one-group reductions. */
+enum clt_cl_rows_use { CLT_CL_ROWS_ROW, CLT_CL_ROWS_COLUMNS, CLT_CL_ROWS_REDUCE };
+struct clt_cl_rows_shape clt_cl_rows_shape_for(const struct clt_cl_device *dev,
+                                               enum clt_cl_rows_use use, int64_t len);
+
+/* A fresh kernel `name` of kernels_cl/<file>, built with *shape and -DAB_DTYPE=d
+ * -DC_DTYPE=d for the storage dtype; the shape is halved (rpg first) until the compiled
+ * kernel runs it, and *shape is what it runs. */
+clt_status clt_cl_rows_kernel(struct clt_cl_device *dev, const char *file, const char *name,
+                              clt_dtype dtype, struct clt_cl_rows_shape *shape,
+                              cl_kernel *out);
+
+/* Kernel arguments in order; CLT_CL_ARG(x) passes x by address, CLT_CL_ARG_MEM(m) a
+ * cl_mem that may be NULL (an absent optional tensor). */
+struct clt_cl_arg {
+    size_t size;
+    const void *value;
+};
+#define CLT_CL_ARG(x) {sizeof(x), &(x)}
+#define CLT_CL_ARG_MEM(m) {sizeof(cl_mem), (m) ? (const void *)&(m) : NULL}
+clt_status clt_cl_rows_set_args(struct clt_cl_device *dev, cl_kernel kernel, const char *name,
+                                const struct clt_cl_arg *args, size_t count);
+
+/* Enqueues `kernel` over global (gx, gy) in groups of (shape.wg, shape.rpg); with `event`
+ * non-NULL, *event is its event (NULL on failure). */
+clt_status clt_cl_rows_launch(struct clt_cl_device *dev, cl_kernel kernel, const char *name,
+                              size_t gx, size_t gy, struct clt_cl_rows_shape shape,
+                              cl_event *event);
+
+/* Runs row kernel `name` of kernels_cl/<file> (its first two arguments are the row count
+ * and length, then `args`) on n_rows rows of `len` elements, in the device's row shape for
+ * that length. */
+clt_status clt_cl_rows_run(struct clt_cl_device *dev, const char *file, const char *name,
+                           clt_dtype dtype, int64_t n_rows, int64_t len,
+                           const struct clt_cl_arg *args, size_t count, cl_event *event);
+
+/* A tensor as the kernels take it: its cl_mem (NULL when absent), the element offset of
+ * element 0 and the row stride in elements (0 for a vector). */
+struct clt_cl_rows_operand {
+    cl_mem buf;
+    cl_ulong offset;
+    cl_long stride;
+};
+struct clt_cl_rows_operand clt_cl_rows_operand_of(const clt_tensor *t);
+
+/* The ops, each in its file; *event is the last kernel's event (the caller owns it). */
+clt_status clt_cl_softmax_enqueue(struct clt_cl_device *dev, const clt_softmax_args *args,
+                                  cl_event *event);
+clt_status clt_cl_softmax_bwd_enqueue(struct clt_cl_device *dev,
+                                      const clt_softmax_bwd_args *args, cl_event *event);
+/* lse (n,) f32 = log Σ exp over each row of x (n, V): cross-entropy's first kernel. */
+clt_status clt_cl_softmax_lse_enqueue(struct clt_cl_device *dev, const clt_tensor *x,
+                                      const clt_tensor *lse, cl_event *event);
+clt_status clt_cl_layernorm_fwd_enqueue(struct clt_cl_device *dev,
+                                        const clt_layernorm_fwd_args *args, cl_event *event);
+clt_status clt_cl_layernorm_bwd_enqueue(struct clt_cl_device *dev,
+                                        const clt_layernorm_bwd_args *args, cl_event *event);
+clt_status clt_cl_cross_entropy_fwd_enqueue(struct clt_cl_device *dev,
+                                            const clt_cross_entropy_fwd_args *args,
+                                            cl_event *event);
+clt_status clt_cl_cross_entropy_bwd_enqueue(struct clt_cl_device *dev,
+                                            const clt_cross_entropy_bwd_args *args,
+                                            cl_event *event);
+
 /* ---- cl_gemm_db.c ----------------------------------------------------------------- */
 
 /* The built-in parameters for this device: the most specific database entry (vendor →
@@ -305,5 +433,60 @@ clt_status clt_cl_gemm_search(struct clt_cl_device *dev, const struct clt_cl_tun
  * the rest coming from the defaults). */
 void clt_cl_gemm_params_format(const struct clt_cl_gemm_params *p, char *out, size_t size);
 clt_status clt_cl_gemm_params_parse(const char *text, struct clt_cl_gemm_params *p);
+
+/* ---- cl_attention.c, cl_attention_db.c, cl_attention_params.c ----------------------- */
+
+/* The tiles of kernels_cl/attention.cl, build options all. A work-group of `wg`
+ * work-items owns br rows (query rows in the forward and dQ kernels, key rows in dK/dV),
+ * br/wg of them per work-item as the lanes of a vector; the other operand streams
+ * through local memory `bc` rows at a time, `ju` rows per register block (the step of
+ * the online softmax); the loops over d are unrolled `du` times (0: all of d, which
+ * keeps a GPU's accumulators in registers). From head size `split` on (0: never), dK
+ * and dV are two launches, each with one accumulator per column (GPU registers). */
+struct clt_cl_attention_params {
+    int br, wg, bc, ju, du, split;
+};
+
+enum clt_cl_attention_kernel {
+    CLT_CL_ATTENTION_FWD,
+    CLT_CL_ATTENTION_DKDV,
+    CLT_CL_ATTENTION_DQ,
+};
+
+/* The built-in parameters for this device (vendor → architecture → device name, with a
+ * default at each level), before fitting. */
+void clt_cl_attention_default_params(const struct clt_cl_device *dev,
+                                     struct clt_cl_attention_params *out);
+
+/* Local memory in bytes that `kernel` declares with these parameters and head size. */
+uint64_t clt_cl_attention_local_bytes(const struct clt_cl_attention_params *p, int head_dim,
+                                      enum clt_cl_attention_kernel kernel);
+
+/* Whether the parameters are well formed (br/wg one of 1, 2, 4, 8, 16; ju divides bc
+ * ...) and fit the device for `kernel` at this head size (work-items, local memory). */
+bool clt_cl_attention_params_fit(const struct clt_cl_device *dev,
+                                  const struct clt_cl_attention_params *p, int head_dim,
+                                  enum clt_cl_attention_kernel kernel);
+
+/* Shrinks *p until it fits: halves the larger of the owned rows' and the tiles' share of
+ * local memory (keeping 32 work-items per group while the tiles can shrink instead),
+ * then ju. False if not even one row per tile fits. */
+bool clt_cl_attention_params_shrink(const struct clt_cl_device *dev,
+                                    struct clt_cl_attention_params *p, int head_dim,
+                                    enum clt_cl_attention_kernel kernel);
+
+/* The parameters `kernel` runs with: $CLT_ATTENTION_PARAMS over the defaults when set
+ * (used as given: CLT_ERR_INVALID_ARG if they are malformed or do not fit), else the
+ * device's defaults shrunk to fit. *from_env says which. */
+clt_status clt_cl_attention_params_get(const struct clt_cl_device *dev, int head_dim,
+                                       enum clt_cl_attention_kernel kernel,
+                                       struct clt_cl_attention_params *out, bool *from_env);
+
+/* "br=32 wg=2 bc=32 ju=16 du=1 split=0" and back: the format of $CLT_ATTENTION_PARAMS, which may
+ * give only some keys (the rest keep *p's values). Strict: an unknown key, a value that
+ * is not a whole number in range, or a malformed pair is CLT_ERR_INVALID_ARG. */
+void clt_cl_attention_params_format(const struct clt_cl_attention_params *p, char *out,
+                                    size_t size);
+clt_status clt_cl_attention_params_parse(const char *text, struct clt_cl_attention_params *p);
 
 #endif
