@@ -2,23 +2,33 @@
  *
  *   clt-bench gemm [--device D] [--json] [--tune] [--quick] [--repeat N]
  *                  [--dtype f32|f16|bf16|all] [--shape MxNxK[:ta|:tb|:tatb]]...
- *   clt-bench attention|softmax|optim|offload   (not available yet in this version)
+ *   clt-bench attention [--device D] [--json] [--quick] [--repeat N]
+ *                  [--dtype f32|f16|bf16|all] [--batch B] [--heads H] [--dim d]
+ *                  [--seq T]... [--causal|--no-causal]
+ *   clt-bench softmax [--device D] [--json] [--quick] [--repeat N]
+ *                  [--dtype f32|f16|bf16|all] [--shape NxV]... [--rows N --cols V]
+ *   clt-bench optim|offload   (not available yet in this version)
  *
  * gemm measures clt_gemm on the device, CLBlast on the same OpenCL device and CBLAS
  * (OpenBLAS) on the host, on square and transformer shapes, in f32, f16 and bf16
  * storage, and prints the medians and their ratios. Peers missing from the build read
- * "n/a". With --json stdout holds exactly one JSON document; progress and the table go
- * to stderr. Exit status: 0; 1 when a run failed or clt's result did not match the
- * reference; 2 on a usage error or a benchmark this version does not have. Only
- * clt's public API is used. */
+ * "n/a". attention measures clt's attention forward and backward against a naive,
+ * materialised OpenCL implementation on the same device (bench/bench_attention.h);
+ * softmax, clt's two-pass softmax against its three-pass one and a device copy of the
+ * same bytes (bench/bench_softmax.h). With --json stdout holds exactly one JSON
+ * document; progress and the table go to stderr. Exit status: 0; 1 when a run failed
+ * or clt's result did not match the reference; 2 on a usage error or a benchmark this
+ * version does not have. Only clt's public API is used, except by the peers. */
 #include <clt/clt.h>
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench/bench_attention.h"
 #include "bench/bench_gemm.h"
 #include "bench/bench_report.h"
+#include "bench/bench_softmax.h"
 #include "common/args.h"
 
 #define DEFAULT_REPEAT 5
@@ -32,24 +42,39 @@ static void print_usage(FILE *out, const args_option *options, int n)
             "usage: clt-bench gemm|attention|softmax|optim|offload [--device D] [--json]\n"
             "       clt-bench gemm [--tune] [--quick] [--repeat N] [--dtype f32|f16|bf16|all]\n"
             "                      [--shape MxNxK[:ta|:tb|:tatb]]...\n"
-            "Measures clt against its peers (CBLAS on the host, CLBlast on the same OpenCL\n"
-            "device) in one run and prints median GFLOP/s and ratios.\n\n");
+            "       clt-bench attention --help, clt-bench softmax --help: their options\n"
+            "Measures clt against its peers in one run and prints medians and ratios: gemm\n"
+            "against CBLAS on the host and CLBlast on the same OpenCL device, attention\n"
+            "against a naive materialised OpenCL implementation, softmax two-pass against\n"
+            "three-pass and a device copy. The options below are gemm's.\n\n");
     args_print_options(options, n, out);
 }
 
-/* Sets opts->dtypes from --dtype's value; false if it names no dtype. */
-static bool parse_dtypes(const char *text, gemm_bench_opts *opts)
+/* Sets dtypes[] from --dtype's value; false if it names no dtype. */
+static bool parse_dtypes(const char *text, bool dtypes[CLT_FLOAT_DTYPE_COUNT])
 {
     bool all = strcmp(text, "all") == 0;
     for (int d = 0; d < CLT_FLOAT_DTYPE_COUNT; d++) {
-        opts->dtypes[d] = all || strcmp(text, clt_dtype_name((clt_dtype)d)) == 0;
-        if (opts->dtypes[d] && !all)
+        dtypes[d] = all || strcmp(text, clt_dtype_name((clt_dtype)d)) == 0;
+        if (dtypes[d] && !all)
             return true;
     }
     return all;
 }
 
-int main(int argc, char **argv)
+/* --repeat's value into *out, or false with the message. */
+static bool parse_repeat(int64_t repeat, int *out)
+{
+    if (repeat < 1 || repeat > BENCH_MAX_REPEAT) {
+        fprintf(stderr, "clt-bench: --repeat must be 1..%d, got %lld\n", BENCH_MAX_REPEAT,
+                (long long)repeat);
+        return false;
+    }
+    *out = (int)repeat;
+    return true;
+}
+
+static int main_gemm(int argc, char **argv)
 {
     bool json = false, help = false, tune = false, quick = false;
     const char *device = NULL, *dtype = "all";
@@ -96,7 +121,7 @@ int main(int argc, char **argv)
     }
     if (strcmp(bench, "gemm") != 0) {
         fprintf(stderr, "clt-bench: '%s' is not available yet in this version "
-                        "(only gemm is)\n", bench);
+                        "(gemm, attention and softmax are)\n", bench);
         return 2;
     }
 
@@ -109,14 +134,11 @@ int main(int argc, char **argv)
     opts->device = device;
     opts->tune = tune;
     opts->peer_call_limit_s = PEER_CALL_LIMIT_S;
-    if (repeat < 1 || repeat > BENCH_MAX_REPEAT) {
-        fprintf(stderr, "clt-bench: --repeat must be 1..%d, got %lld\n", BENCH_MAX_REPEAT,
-                (long long)repeat);
+    if (!parse_repeat(repeat, &opts->repeat)) {
         rc = 2;
         goto done;
     }
-    opts->repeat = (int)repeat;
-    if (!parse_dtypes(dtype, opts)) {
+    if (!parse_dtypes(dtype, opts->dtypes)) {
         fprintf(stderr, "clt-bench: --dtype must be f32, f16, bf16 or all, got '%s'\n", dtype);
         rc = 2;
         goto done;
@@ -143,4 +165,267 @@ done:
     free(opts);
     free(report);
     return rc;
+}
+
+/* ---- attention and softmax ------------------------------------------------------- */
+
+/* The flags every op benchmark takes. */
+typedef struct common_flags {
+    bool json, help, quick;
+    const char *device, *dtype;
+    int64_t repeat;
+    int repeat_checked;
+    bool dtypes[CLT_FLOAT_DTYPE_COUNT];
+} common_flags;
+
+#define COMMON_OPTIONS(c, quick_help)                                                     \
+    {"--device", ARGS_STRING, &(c).device, "D", "device to run clt on (see clt-info)"},   \
+    {"--json", ARGS_FLAG, &(c).json, NULL, "write one JSON document to stdout"},          \
+    {"--quick", ARGS_FLAG, &(c).quick, NULL, quick_help},                                 \
+    {"--repeat", ARGS_INT, &(c).repeat, "N", "timed rounds per row (default 5)"},         \
+    {"--dtype", ARGS_STRING, &(c).dtype, "T", "f32, f16, bf16 or all (default f32)"}
+#define HELP_OPTION(c) {"--help", ARGS_FLAG, &(c).help, NULL, "show this help and exit"}
+
+static void print_op_usage(FILE *out, const char *synopsis, const args_option *options, int n)
+{
+    fprintf(out, "usage: clt-bench %s\n\n", synopsis);
+    args_print_options(options, n, out);
+}
+
+/* Parses an op benchmark's flags from argv without the benchmark's name (`skip`) and
+ * checks the common ones. Returns -1 to go on, else the exit status. */
+static int parse_op_flags(const char *synopsis, const args_option *options, int n,
+                          common_flags *c, int argc, char **argv, int skip)
+{
+    char **args = malloc((size_t)argc * sizeof *args);
+    int n_args = 0, n_positional = 0, rc = -1;
+    if (!args) {
+        fprintf(stderr, "clt-bench: out of memory\n");
+        return 1;
+    }
+    for (int i = 0; i < argc; i++)
+        if (i != skip)
+            args[n_args++] = argv[i];
+    if (args_parse("clt-bench", options, n, n_args, args, &n_positional) != ARGS_OK) {
+        rc = 2;
+    } else if (c->help) {
+        print_op_usage(stdout, synopsis, options, n);
+        rc = 0;
+    } else if (n_positional > 0) {
+        fprintf(stderr, "clt-bench: one benchmark at a time ('%s' too)\n", args[1]);
+        rc = 2;
+    } else if (!parse_repeat(c->repeat, &c->repeat_checked)) {
+        rc = 2;
+    } else if (!parse_dtypes(c->dtype, c->dtypes)) {
+        fprintf(stderr, "clt-bench: --dtype must be f32, f16, bf16 or all, got '%s'\n",
+                c->dtype);
+        rc = 2;
+    }
+    if (rc == 2)
+        print_op_usage(stderr, synopsis, options, n);
+    free(args);
+    return rc;
+}
+
+/* After a JSON document that could not be written: the message and exit status 1. */
+static int json_failed(void)
+{
+    fprintf(stderr, "clt-bench: writing the JSON document failed\n");
+    return 1;
+}
+
+/* The integer option `name` is within lo..hi, or false with the message. */
+static bool check_range(const char *name, int64_t value, int64_t lo, int64_t hi)
+{
+    if (value >= lo && value <= hi)
+        return true;
+    fprintf(stderr, "clt-bench: %s must be %lld..%lld, got %lld\n", name, (long long)lo,
+            (long long)hi, (long long)value);
+    return false;
+}
+
+#define ATTENTION_MAX_DIM 1024
+#define ATTENTION_MAX_SEQ (1 << 20)
+#define ATTENTION_MAX_ELEMENTS (1LL << 34) /* per tensor: 64 GiB in f32 */
+
+/* --seq's values into opts->seqs (the defaults without any); false with the message. */
+static bool parse_seqs(const args_list *seqs, bool quick, attention_bench_opts *opts)
+{
+    static const int64_t full[] = {1024, 2048}, small[] = {256, 512};
+    if (seqs->count == 0) {
+        opts->n_seqs = 2;
+        memcpy(opts->seqs, quick ? small : full, sizeof full);
+        return true;
+    }
+    if (seqs->count > ATTENTION_MAX_SEQS) {
+        fprintf(stderr, "clt-bench: --seq given %d times; at most %d\n", seqs->count,
+                ATTENTION_MAX_SEQS);
+        return false;
+    }
+    for (int i = 0; i < seqs->count; i++) {
+        char *end = NULL;
+        long long t = strtoll(seqs->items[i], &end, 10);
+        if (end == seqs->items[i] || *end != '\0' || t < 1 || t > ATTENTION_MAX_SEQ) {
+            fprintf(stderr, "clt-bench: --seq expects a length 1..%d, got '%s'\n",
+                    ATTENTION_MAX_SEQ, seqs->items[i]);
+            return false;
+        }
+        if (opts->batch * opts->heads * t * opts->dim > ATTENTION_MAX_ELEMENTS) {
+            fprintf(stderr, "clt-bench: --seq %lld: B*H*T*d is more than 2^34 elements\n", t);
+            return false;
+        }
+        opts->seqs[opts->n_seqs++] = t;
+    }
+    return true;
+}
+
+static int main_attention(int argc, char **argv, int skip)
+{
+    static const char synopsis[] =
+        "attention [--device D] [--json] [--quick] [--repeat N] [--dtype f32|f16|bf16|all]\n"
+        "                           [--batch B] [--heads H] [--dim d] [--seq T]... "
+        "[--causal|--no-causal]\n"
+        "Measures clt's attention forward and backward against a naive materialised OpenCL\n"
+        "implementation on the same device, interleaved, and prints medians, GFLOP/s,\n"
+        "ratios and peak device memory.";
+    common_flags c = {.dtype = "f32", .repeat = DEFAULT_REPEAT};
+    bool causal = false, no_causal = false;
+    attention_bench_opts opts = {.batch = 1, .heads = 12, .dim = 64};
+    args_list seqs = {.count = 0};
+    const args_option options[] = {
+        COMMON_OPTIONS(c, "lengths 256 and 512 unless --seq is given"),
+        {"--batch", ARGS_INT, &opts.batch, "B", "batch size (default 1)"},
+        {"--heads", ARGS_INT, &opts.heads, "H", "attention heads (default 12)"},
+        {"--dim", ARGS_INT, &opts.dim, "d", "head size (default 64)"},
+        {"--seq", ARGS_LIST, &seqs, "T", "sequence length (repeatable; default 1024 and 2048)"},
+        {"--causal", ARGS_FLAG, &causal, NULL, "query i sees keys 0..i (the default)"},
+        {"--no-causal", ARGS_FLAG, &no_causal, NULL, "every query sees every key"},
+        HELP_OPTION(c),
+    };
+    const int n_options = (int)(sizeof options / sizeof options[0]);
+    int rc = parse_op_flags(synopsis, options, n_options, &c, argc, argv, skip);
+    if (rc >= 0)
+        return rc;
+    if (causal && no_causal)
+        fprintf(stderr, "clt-bench: --causal and --no-causal: give one of them\n");
+    if ((causal && no_causal) || !check_range("--batch", opts.batch, 1, 65536) ||
+        !check_range("--heads", opts.heads, 1, 65536) ||
+        !check_range("--dim", opts.dim, 1, ATTENTION_MAX_DIM) ||
+        !parse_seqs(&seqs, c.quick, &opts)) {
+        print_op_usage(stderr, synopsis, options, n_options);
+        return 2;
+    }
+    opts.device = c.device;
+    opts.repeat = c.repeat_checked;
+    opts.causal = !no_causal;
+    memcpy(opts.dtypes, c.dtypes, sizeof opts.dtypes);
+
+    attention_report *report = calloc(1, sizeof *report);
+    if (!report) {
+        fprintf(stderr, "clt-bench: out of memory\n");
+        return 1;
+    }
+    rc = bench_attention_run(&opts, report);
+    bench_attention_text(report, c.json ? stderr : stdout);
+    if (c.json && !bench_attention_json(report, stdout))
+        rc = json_failed();
+    free(report);
+    return rc;
+}
+
+/* --shape's values, then --rows/--cols, into opts->shapes (the defaults without any);
+ * false with the message. */
+static bool parse_softmax_shapes(const args_list *shapes, int64_t rows, int64_t cols,
+                                 bool quick, softmax_bench_opts *opts)
+{
+    char text[64];
+    if (shapes->count + 1 > SOFTMAX_MAX_SHAPES) {
+        fprintf(stderr, "clt-bench: --shape given %d times; at most %d\n", shapes->count,
+                SOFTMAX_MAX_SHAPES - 1);
+        return false;
+    }
+    for (int i = 0; i < shapes->count; i++) {
+        if (!softmax_shape_parse(shapes->items[i], &opts->shapes[opts->n_shapes++])) {
+            fprintf(stderr, "clt-bench: --shape expects NxV (rows x columns, each "
+                            "1..16777216, at most 2^31 values), got '%s'\n", shapes->items[i]);
+            return false;
+        }
+    }
+    if ((rows != 0) != (cols != 0)) {
+        fprintf(stderr, "clt-bench: %s needs %s too\n", rows ? "--rows" : "--cols",
+                rows ? "--cols" : "--rows");
+        return false;
+    }
+    if (rows) {
+        snprintf(text, sizeof text, "%lldx%lld", (long long)rows, (long long)cols);
+        if (!softmax_shape_parse(text, &opts->shapes[opts->n_shapes++])) {
+            fprintf(stderr, "clt-bench: --rows and --cols must be 1..16777216, at most 2^31 "
+                            "values in all; got %s\n", text);
+            return false;
+        }
+    }
+    if (opts->n_shapes == 0)
+        opts->n_shapes = softmax_shapes_default(quick, opts->shapes, SOFTMAX_MAX_SHAPES);
+    return true;
+}
+
+static int main_softmax(int argc, char **argv, int skip)
+{
+    static const char synopsis[] =
+        "softmax [--device D] [--json] [--quick] [--repeat N] [--dtype f32|f16|bf16|all]\n"
+        "                         [--shape NxV]... [--rows N --cols V]\n"
+        "Measures clt's two-pass softmax against its three-pass one and a device copy of\n"
+        "the same bytes, interleaved, and prints medians, GB/s and ratios.";
+    common_flags c = {.dtype = "f32", .repeat = DEFAULT_REPEAT};
+    int64_t rows = 0, cols = 0;
+    args_list shapes = {.count = 0};
+    softmax_bench_opts opts = {.n_shapes = 0};
+    const args_option options[] = {
+        COMMON_OPTIONS(c, "32x50257 and 512x4096 unless shapes are given"),
+        {"--shape", ARGS_LIST, &shapes, "NxV", "N rows of V values (repeatable; default "
+                                               "256x50257 and 4096x4096)"},
+        {"--rows", ARGS_INT, &rows, "N", "with --cols: one more shape, N rows ..."},
+        {"--cols", ARGS_INT, &cols, "V", "... of V values"},
+        HELP_OPTION(c),
+    };
+    const int n_options = (int)(sizeof options / sizeof options[0]);
+    int rc = parse_op_flags(synopsis, options, n_options, &c, argc, argv, skip);
+    if (rc >= 0)
+        return rc;
+    if (!parse_softmax_shapes(&shapes, rows, cols, c.quick, &opts)) {
+        print_op_usage(stderr, synopsis, options, n_options);
+        return 2;
+    }
+    opts.device = c.device;
+    opts.repeat = c.repeat_checked;
+    memcpy(opts.dtypes, c.dtypes, sizeof opts.dtypes);
+
+    softmax_report *report = calloc(1, sizeof *report);
+    if (!report) {
+        fprintf(stderr, "clt-bench: out of memory\n");
+        return 1;
+    }
+    rc = bench_softmax_run(&opts, report);
+    bench_softmax_text(report, c.json ? stderr : stdout);
+    if (c.json && !bench_softmax_json(report, stdout))
+        rc = json_failed();
+    free(report);
+    return rc;
+}
+
+/* ---- dispatch ------------------------------------------------------------------------ */
+
+/* attention and softmax have options of their own, so their name is looked for before
+ * any parsing, wherever it stands; everything else goes the way gemm always went. */
+int main(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0)
+            break;
+        if (strcmp(argv[i], "attention") == 0)
+            return main_attention(argc, argv, i);
+        if (strcmp(argv[i], "softmax") == 0)
+            return main_softmax(argc, argv, i);
+    }
+    return main_gemm(argc, argv);
 }

@@ -6,50 +6,18 @@
 #include <string.h>
 
 #ifdef CLT_BENCH_HAVE_CLBLAST
-#define CL_TARGET_OPENCL_VERSION 120
-#include <CL/cl.h>
 #include <clblast_c.h>
 
+#include "bench/peer_opencl.h"
+
 struct peer_clblast {
-    cl_device_id device;
-    cl_context context;
-    cl_command_queue queue;
+    peer_opencl cl;
     cl_mem a, b, c;
     bench_shape shape;
     size_t elem_size;
     bool fp16;
     char error[256];
 };
-
-/* clt numbers OpenCL devices across platforms in the order the ICD loader lists them;
- * the device at clt's index is taken if its name matches, else the first device of
- * that name. */
-static cl_device_id find_device(const clt_device_info *info)
-{
-    cl_platform_id platforms[16];
-    cl_uint n_platforms = 0;
-    cl_device_id found = NULL;
-    int index = 0;
-    if (clGetPlatformIDs(16, platforms, &n_platforms) != CL_SUCCESS)
-        return NULL;
-    for (cl_uint p = 0; p < n_platforms && p < 16; p++) {
-        cl_device_id devices[64];
-        cl_uint n = 0;
-        if (clGetDeviceIDs(platforms[p], CL_DEVICE_TYPE_ALL, 64, devices, &n) != CL_SUCCESS)
-            continue;
-        for (cl_uint d = 0; d < n && d < 64; d++, index++) {
-            char name[CLT_NAME_MAX] = "";
-            clGetDeviceInfo(devices[d], CL_DEVICE_NAME, sizeof name - 1, name, NULL);
-            if (strcmp(name, info->device_name) != 0)
-                continue;
-            if (index == info->index)
-                return devices[d];
-            if (!found)
-                found = devices[d];
-        }
-    }
-    return found;
-}
 
 static bool has_extension(cl_device_id device, const char *ext)
 {
@@ -69,38 +37,19 @@ static bool has_extension(cl_device_id device, const char *ext)
 bool peer_clblast_open(const clt_device_info *info, peer_clblast **out, char *why,
                        size_t why_size)
 {
-    cl_int err = CL_SUCCESS;
     *out = NULL;
-    if (strcmp(info->driver, "opencl") != 0) {
-        snprintf(why, why_size, "n/a: %s is not an OpenCL device", info->name);
-        return false;
-    }
     peer_clblast *p = calloc(1, sizeof *p);
     if (!p) {
         snprintf(why, why_size, "out of host memory");
         return false;
     }
-    p->device = find_device(info);
-    if (!p->device) {
-        snprintf(why, why_size, "no OpenCL device named '%s' found", info->device_name);
-        goto fail;
+    if (!peer_opencl_open(info, &p->cl, why, why_size)) {
+        free(p);
+        return false;
     }
-    p->context = clCreateContext(NULL, 1, &p->device, NULL, NULL, &err);
-    if (!p->context) {
-        snprintf(why, why_size, "clCreateContext failed (%d)", (int)err);
-        goto fail;
-    }
-    p->queue = clCreateCommandQueue(p->context, p->device, 0, &err);
-    if (!p->queue) {
-        snprintf(why, why_size, "clCreateCommandQueue failed (%d)", (int)err);
-        goto fail;
-    }
-    p->fp16 = has_extension(p->device, "cl_khr_fp16");
+    p->fp16 = has_extension(p->cl.device, "cl_khr_fp16");
     *out = p;
     return true;
-fail:
-    peer_clblast_close(p);
-    return false;
 }
 
 static void release_buffers(peer_clblast *p)
@@ -118,10 +67,7 @@ void peer_clblast_close(peer_clblast *p)
     if (!p)
         return;
     release_buffers(p);
-    if (p->queue)
-        clReleaseCommandQueue(p->queue);
-    if (p->context)
-        clReleaseContext(p->context);
+    peer_opencl_close(&p->cl);
     free(p);
 }
 
@@ -132,9 +78,9 @@ const char *peer_clblast_error(const peer_clblast *p) { return p->error; }
 static cl_mem create_buffer(peer_clblast *p, size_t bytes, const void *data)
 {
     cl_int err = CL_SUCCESS;
-    cl_mem mem = clCreateBuffer(p->context, CL_MEM_READ_WRITE, bytes, NULL, &err);
+    cl_mem mem = clCreateBuffer(p->cl.context, CL_MEM_READ_WRITE, bytes, NULL, &err);
     if (mem && data &&
-        clEnqueueWriteBuffer(p->queue, mem, CL_TRUE, 0, bytes, data, 0, NULL, NULL) !=
+        clEnqueueWriteBuffer(p->cl.queue, mem, CL_TRUE, 0, bytes, data, 0, NULL, NULL) !=
             CL_SUCCESS) {
         clReleaseMemObject(mem);
         mem = NULL;
@@ -171,16 +117,16 @@ bool peer_clblast_gemm(void *user)
     CLBlastStatusCode st;
     if (p->elem_size == 2) /* half 1.0 is 0x3c00 */
         st = CLBlastHgemm(CLBlastLayoutRowMajor, ta, tb, m, n, k, 0x3c00, p->a, 0, lda, p->b,
-                          0, ldb, 0, p->c, 0, n, &p->queue, &event);
+                          0, ldb, 0, p->c, 0, n, &p->cl.queue, &event);
     else
         st = CLBlastSgemm(CLBlastLayoutRowMajor, ta, tb, m, n, k, 1.0f, p->a, 0, lda, p->b,
-                          0, ldb, 0.0f, p->c, 0, n, &p->queue, &event);
+                          0, ldb, 0.0f, p->c, 0, n, &p->cl.queue, &event);
     if (st != CLBlastSuccess) {
         snprintf(p->error, sizeof p->error, "CLBlast %sgemm failed: status %d",
                  p->elem_size == 2 ? "H" : "S", (int)st);
         return false;
     }
-    cl_int err = event ? clWaitForEvents(1, &event) : clFinish(p->queue);
+    cl_int err = event ? clWaitForEvents(1, &event) : clFinish(p->cl.queue);
     if (event)
         clReleaseEvent(event);
     if (err != CL_SUCCESS) {

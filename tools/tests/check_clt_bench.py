@@ -1,14 +1,22 @@
 #!/usr/bin/env python3
 """Checks clt-bench's command-line contract from the outside.
 
-usage: check_clt_bench.py json|usage-error PATH/TO/clt-bench
+usage: check_clt_bench.py CHECK PATH/TO/clt-bench
 
-json         `gemm --device host --shape 64x48x32 --repeat 2 --json` exits 0 and stdout
-             is exactly one JSON document with one row per dtype, clt's medians and
-             samples, and a passing correctness check.
-usage-error  an unknown benchmark, an unknown flag and a bad --shape exit 2 naming what
-             was wrong; a benchmark of a later version exits 2 saying it is not
-             available yet.
+json            `gemm --device host --shape 64x48x32 --repeat 2 --json` exits 0 and stdout
+                is exactly one JSON document with one row per dtype, clt's medians and
+                samples, and a passing correctness check.
+attention-json  `attention` on a tiny problem, f32/f16/bf16, on the host: one JSON
+                document with a row per length and dtype, clt's fwd, bwd and fwd+bwd
+                medians, its peak memory, and the naive peer absent with a reason; then,
+                where an OpenCL device opens, the same against the naive peer, whose
+                ratios and memory are there and whose check against clt passes.
+softmax-json    `softmax` on two tiny shapes, in every dtype on the host, then in f32 on
+                an OpenCL device where one opens: two-pass, three-pass and the copy
+                measured, GB/s and ratios, and the f32 checks passing.
+usage-error     an unknown benchmark, an unknown flag, a bad --shape, --seq, --dim,
+                --rows/--cols or --causal/--no-causal exit 2 naming what was wrong; a
+                benchmark of a later version exits 2 saying it is not available yet.
 """
 import json
 import sys
@@ -16,15 +24,50 @@ import sys
 from toolcheck import fail, run
 
 
+def load_document(result, what):
+    """The one JSON document on stdout; fails the check otherwise."""
+    try:
+        return json.loads(result.stdout)  # rejects anything after the one document
+    except json.JSONDecodeError as e:
+        fail(f"{what}: stdout is not one JSON document: {e}", result)
+
+
+def expect_keys(result, doc, specific):
+    """The keys every op benchmark's document has, and the `specific` ones."""
+    for key in ("tool", "benchmark", "clt_version", "device", "repeat", "peers", "rows",
+                "error") + specific:
+        if key not in doc:
+            fail(f"top-level key {key!r} missing", result)
+
+
+def run_on_host(binary, args):
+    """Runs `args` on the host in every dtype: (result, document); fails unless it exits
+    0 with one JSON document."""
+    result = run(binary, *args, "--device", "host", "--dtype", "all")
+    if result.returncode != 0:
+        fail(f"clt-bench {args[0]} --device host --json did not exit 0", result)
+    return result, load_document(result, f"{args[0]} on the host")
+
+
+def run_on_opencl(binary, args):
+    """Runs `args` on opencl:0: (result, document) when it exits 0, (result, None) where
+    there is no OpenCL device; fails the check otherwise."""
+    result = run(binary, *args, "--device", "opencl:0")
+    doc = load_document(result, f"{args[0]} on opencl:0")
+    if (doc["error"] or "").startswith("cannot open"):
+        print(f"ok: no OpenCL device: {args[0]} measured on the host only")
+        return result, None
+    if result.returncode != 0:
+        fail(f"clt-bench {args[0]} --device opencl:0 --json did not exit 0", result)
+    return result, doc
+
+
 def check_json(binary):
     result = run(binary, "gemm", "--device", "host", "--shape", "64x48x32", "--repeat", "2",
                  "--json")
     if result.returncode != 0:
         fail("clt-bench gemm --json did not exit 0", result)
-    try:
-        doc = json.loads(result.stdout)  # rejects anything after the one document
-    except json.JSONDecodeError as e:
-        fail(f"stdout is not one JSON document: {e}", result)
+    doc = load_document(result, "gemm")
     for key in ("tool", "clt_version", "device", "peers", "rows", "check", "error"):
         if key not in doc:
             fail(f"top-level key {key!r} missing", result)
@@ -48,6 +91,93 @@ def check_json(binary):
     print(f"ok: {len(rows)} rows, check {check['max_rel_error']:.2e} vs {check['reference']}")
 
 
+def check_result(result, what, r, rate_key):
+    """Result `r` ran `--repeat 2` times with a positive median rate."""
+    if not r["ran"] or len(r["samples_seconds"]) != 2 or not r[rate_key]:
+        fail(f"{what} did not run twice: {r['note']}", result)
+
+
+ATTENTION_TINY = ["attention", "--batch", "1", "--heads", "2", "--dim", "32", "--seq", "64",
+                  "--seq", "48", "--repeat", "2", "--json"]
+
+
+def check_attention_rows(result, doc, dtypes):
+    rows = doc["rows"]
+    if [(r["seq"], r["dtype"]) for r in rows] != [(t, d) for t in (64, 48) for d in dtypes]:
+        fail(f"rows {[(r['seq'], r['dtype']) for r in rows]}", result)
+    for r in rows:
+        for part in ("fwd", "bwd", "fwd_bwd"):
+            check_result(result, f"T={r['seq']} {r['dtype']} clt {part}", r["clt"][part],
+                         "median_gflops")
+        mem = r["memory"]
+        if mem["clt_peak_bytes"] < mem["clt_tensor_bytes"] or mem["clt_tensor_bytes"] <= 0:
+            fail(f"row {r['seq']} {r['dtype']}: memory {mem}", result)
+        if mem["naive_tt_bytes"] != 2 * 2 * r["seq"] * r["seq"] * 4:
+            fail(f"row {r['seq']}: naive T*T bytes {mem['naive_tt_bytes']}", result)
+        if set(r["ratios"]) != {"clt_over_naive_fwd", "clt_over_naive_bwd",
+                                "clt_over_naive_fwd_bwd"}:
+            fail(f"row {r['seq']} {r['dtype']}: ratios {sorted(r['ratios'])}", result)
+    return rows
+
+
+def check_attention_json(binary):
+    result, doc = run_on_host(binary, ATTENTION_TINY)
+    expect_keys(result, doc, ("problem", "flop_model"))
+    if doc["benchmark"] != "attention" or doc["device"]["name"] != "host":
+        fail("not an attention run on the host", result)
+    rows = check_attention_rows(result, doc, ["f32", "f16", "bf16"])
+    for r in rows:
+        if r["naive"]["fwd"]["ran"] or not r["naive"]["fwd"]["note"]:
+            fail("the naive peer ran on the host, or says not why it did not", result)
+    print(f"ok: attention on the host, {len(rows)} rows")
+
+    result, doc = run_on_opencl(binary, ATTENTION_TINY)
+    if doc is None:
+        return
+    for r in check_attention_rows(result, doc, ["f32"]):
+        for part in ("fwd", "bwd", "fwd_bwd"):
+            check_result(result, f"T={r['seq']} naive {part}", r["naive"][part],
+                         "median_gflops")
+        if not r["ratios"]["clt_over_naive_fwd_bwd"]:
+            fail(f"row {r['seq']}: no clt/naive ratio", result)
+        if r["check"] is None or not r["check"]["ok"]:
+            fail(f"row {r['seq']}: the check against the naive peer did not pass", result)
+    print(f"ok: attention on {doc['device']['device_name']} against the naive peer")
+
+
+SOFTMAX_TINY = ["softmax", "--shape", "8x1000", "--rows", "4", "--cols", "4096",
+                "--repeat", "2", "--json"]
+
+
+def check_softmax_rows(result, doc, dtypes):
+    expect_keys(result, doc, ("byte_model",))
+    rows = doc["rows"]
+    if [(r["shape"], r["dtype"]) for r in rows] != [
+            (s, d) for s in ("8x1000", "4x4096") for d in dtypes]:
+        fail(f"rows {[(r['shape'], r['dtype']) for r in rows]}", result)
+    for r in rows:
+        for key in ("two_pass", "three_pass", "copy"):
+            check_result(result, f"{r['shape']} {r['dtype']} {key}", r[key], "median_gbps")
+        size = 4 if r["dtype"] == "f32" else 2
+        if r["bytes"]["two_pass"] != 3 * r["rows"] * r["cols"] * size:
+            fail(f"row {r['shape']} {r['dtype']}: two-pass bytes {r['bytes']}", result)
+        if any(v is None for v in r["ratios"].values()):
+            fail(f"row {r['shape']} {r['dtype']}: ratios {r['ratios']}", result)
+        if r["dtype"] == "f32" and (r["check"] is None or not r["check"]["ok"]):
+            fail(f"row {r['shape']}: the check did not run or failed", result)
+    return rows
+
+
+def check_softmax_json(binary):
+    result, doc = run_on_host(binary, SOFTMAX_TINY)
+    rows = check_softmax_rows(result, doc, ["f32", "f16", "bf16"])
+    print(f"ok: softmax on the host, {len(rows)} rows")
+    result, doc = run_on_opencl(binary, SOFTMAX_TINY)
+    if doc is not None:
+        check_softmax_rows(result, doc, ["f32"])
+        print(f"ok: softmax on {doc['device']['device_name']}")
+
+
 def expect_usage_error(binary, args, must_name):
     result = run(binary, *args)
     if result.returncode != 2:
@@ -64,15 +194,29 @@ def check_usage_error(binary):
     expect_usage_error(binary, ["gemm", "--shape", "12x"], "--shape")
     expect_usage_error(binary, ["gemm", "--dtype", "f64"], "--dtype")
     expect_usage_error(binary, ["gemm", "--repeat", "0"], "--repeat")
-    expect_usage_error(binary, ["attention"], "not available yet")
+    expect_usage_error(binary, ["optim"], "not available yet")
+    expect_usage_error(binary, ["attention", "--seq", "0"], "--seq")
+    expect_usage_error(binary, ["attention", "--seq", "12x"], "--seq")
+    expect_usage_error(binary, ["attention", "--dim", "0"], "--dim")
+    expect_usage_error(binary, ["attention", "--causal", "--no-causal"], "--no-causal")
+    expect_usage_error(binary, ["attention", "--shape", "64x64"], "--shape")
+    expect_usage_error(binary, ["attention", "--dtype", "f64"], "--dtype")
+    expect_usage_error(binary, ["attention", "--repeat", "0"], "--repeat")
+    expect_usage_error(binary, ["attention", "softmax"], "one benchmark at a time")
+    expect_usage_error(binary, ["softmax", "--shape", "12x"], "--shape")
+    expect_usage_error(binary, ["softmax", "--shape", "0x5"], "--shape")
+    expect_usage_error(binary, ["softmax", "--rows", "5"], "--cols")
+    expect_usage_error(binary, ["softmax", "--seq", "5"], "--seq")
     print("ok: usage errors exit 2")
 
 
 def main():
-    if len(sys.argv) != 3 or sys.argv[1] not in ("json", "usage-error"):
+    checks = {"json": check_json, "attention-json": check_attention_json,
+              "softmax-json": check_softmax_json, "usage-error": check_usage_error}
+    if len(sys.argv) != 3 or sys.argv[1] not in checks:
         print(__doc__, file=sys.stderr)
         return 2
-    {"json": check_json, "usage-error": check_usage_error}[sys.argv[1]](sys.argv[2])
+    checks[sys.argv[1]](sys.argv[2])
     return 0
 
 
