@@ -453,6 +453,9 @@ enum clt_cl_attention_kernel {
     CLT_CL_ATTENTION_DQ,
 };
 
+/* "attention_fwd", "attention_bwd_dkdv", "attention_bwd_dq": the kernel's name. */
+const char *clt_cl_attention_kernel_name(enum clt_cl_attention_kernel kernel);
+
 /* The built-in parameters for this device (vendor → architecture → device name, with a
  * default at each level), before fitting. */
 void clt_cl_attention_default_params(const struct clt_cl_device *dev,

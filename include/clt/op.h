@@ -174,7 +174,8 @@ typedef struct clt_cross_entropy_fwd_args {
 
 /* dlogits = dloss · (softmax(logits) − onehot(target)) / n_valid on each row whose target
  * is not ignore_index (n_valid counts those rows), 0 on the others. logits, targets and
- * lse as in the forward pass; dlogits: rows (n, V). dlogits may be logits. */
+ * lse as in the forward pass; dlogits: rows (n, V). dlogits may be logits. A target
+ * outside [0, V) that is not ignore_index makes its row of dlogits NaN. */
 typedef struct clt_cross_entropy_bwd_args {
     clt_tensor logits, targets, lse;
     clt_tensor dlogits;
