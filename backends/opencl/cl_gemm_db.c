@@ -13,12 +13,6 @@
 
 #include "backends/opencl/cl_internal.h"
 
-/* From cl_ext.h (cl_nv_device_attribute_query). */
-#ifndef CL_DEVICE_COMPUTE_CAPABILITY_MAJOR_NV
-#define CL_DEVICE_COMPUTE_CAPABILITY_MAJOR_NV 0x4000
-#define CL_DEVICE_COMPUTE_CAPABILITY_MINOR_NV 0x4001
-#endif
-
 /* Problems below these many flops run the direct kernel. On a CPU the packing costs two
  * extra passes over A and B; on a GPU a tile per work-group leaves most of the device
  * idle below about 128³. */
@@ -132,49 +126,12 @@ static const struct db_vendor database[] = {
 };
 #define DATABASE_SIZE ((int)(sizeof database / sizeof database[0]))
 
-static bool contains_ignoring_case(const char *haystack, const char *needle)
-{
-    const size_t n = strlen(needle);
-    for (const char *h = haystack; *h; h++) {
-        size_t i = 0;
-        while (i < n && h[i] && (h[i] | 0x20) == (needle[i] | 0x20))
-            i++;
-        if (i == n)
-            return true;
-    }
-    return false;
-}
-
-/* The device's architecture as the database names it: "sm_70" from NVIDIA's compute
- * capability, "gfx906" from an AMD device name that is a gfx target; "" otherwise. */
-static void architecture_of(const struct clt_cl_device *dev, char *out, size_t size)
-{
-    out[0] = '\0';
-    if (contains_ignoring_case(dev->info.vendor, "NVIDIA")) {
-        cl_uint major = 0, minor = 0;
-        if (clGetDeviceInfo(dev->device, CL_DEVICE_COMPUTE_CAPABILITY_MAJOR_NV, sizeof major,
-                            &major, NULL) == CL_SUCCESS &&
-            clGetDeviceInfo(dev->device, CL_DEVICE_COMPUTE_CAPABILITY_MINOR_NV, sizeof minor,
-                            &minor, NULL) == CL_SUCCESS)
-            snprintf(out, size, "sm_%u%u", (unsigned)major, (unsigned)minor);
-        return;
-    }
-    const char *name = dev->info.device_name;
-    if (strncmp(name, "gfx", 3) == 0) {
-        size_t n = strcspn(name, ": ");  /* "gfx90a:sramecc+:xnack-" */
-        if (n >= size)
-            n = size - 1;
-        memcpy(out, name, n);
-        out[n] = '\0';
-    }
-}
-
 static const struct db_vendor *vendor_entry(const struct clt_cl_device *dev)
 {
     for (int i = 0; i < DATABASE_SIZE; i++) {
         const struct db_vendor *v = &database[i];
         if (v->type == dev->info.type &&
-            (!v->vendor || contains_ignoring_case(dev->info.vendor, v->vendor)))
+            (!v->vendor || clt_cl_contains_ignoring_case(dev->info.vendor, v->vendor)))
             return v;
     }
     return NULL;
@@ -187,7 +144,7 @@ void clt_cl_gemm_default_params(const struct clt_cl_device *dev, struct clt_cl_g
     const struct db_vendor *vendor = vendor_entry(dev);
     if (vendor) {
         char arch[64];
-        architecture_of(dev, arch, sizeof arch);
+        clt_cl_architecture_of(dev, arch, sizeof arch);
         const struct db_arch *a = vendor->archs;
         while (a->arch && strcmp(a->arch, arch) != 0)
             a++;

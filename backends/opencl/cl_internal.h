@@ -341,6 +341,15 @@ clt_status clt_cl_cross_entropy_bwd_enqueue(struct clt_cl_device *dev,
                                             const clt_cross_entropy_bwd_args *args,
                                             cl_event *event);
 
+/* ---- cl_device_arch.c ------------------------------------------------------------- */
+
+/* Whether needle occurs in haystack, ASCII case ignored. */
+bool clt_cl_contains_ignoring_case(const char *haystack, const char *needle);
+
+/* The device's architecture as the parameter databases name it: "sm_70" from NVIDIA's
+ * compute capability, "gfx906" from an AMD device name that is a gfx target; "" else. */
+void clt_cl_architecture_of(const struct clt_cl_device *dev, char *out, size_t size);
+
 /* ---- cl_gemm_db.c ----------------------------------------------------------------- */
 
 /* The built-in parameters for this device: the most specific database entry (vendor →
@@ -485,9 +494,9 @@ clt_status clt_cl_attention_params_get(const struct clt_cl_device *dev, int head
                                        enum clt_cl_attention_kernel kernel,
                                        struct clt_cl_attention_params *out, bool *from_env);
 
-/* "br=32 wg=2 bc=32 ju=16 du=1 split=0" and back: the format of $CLT_ATTENTION_PARAMS, which may
- * give only some keys (the rest keep *p's values). Strict: an unknown key, a value that
- * is not a whole number in range, or a malformed pair is CLT_ERR_INVALID_ARG. */
+/* "br=32 wg=2 bc=16 ju=16 du=1 split=0" and back: the format of $CLT_ATTENTION_PARAMS,
+ * which may give only some keys (the rest keep *p's values). Strict: an unknown key, a
+ * value that is not a whole number in range, or a malformed pair is CLT_ERR_INVALID_ARG. */
 void clt_cl_attention_params_format(const struct clt_cl_attention_params *p, char *out,
                                     size_t size);
 clt_status clt_cl_attention_params_parse(const char *text, struct clt_cl_attention_params *p);
