@@ -88,11 +88,6 @@ bool clt_cl_attention_supports(const struct clt_cl_device *dev, const clt_op *op
 
 /* ---- launching ---------------------------------------------------------------------- */
 
-struct kernel_arg {
-    size_t size;
-    const void *value;
-};
-#define ARG(x) {sizeof(x), &(x)}
 
 /* A tensor as the kernels take it: its buffer, and (element offset, batch, head, row
  * strides) in a long4. */
@@ -216,31 +211,6 @@ static clt_status make_kernel(struct clt_cl_device *dev, enum clt_cl_attention_k
     }
 }
 
-static clt_status set_args(struct clt_cl_device *dev, cl_kernel kernel, const char *name,
-                           const struct kernel_arg *args, size_t count)
-{
-    for (cl_uint i = 0; i < (cl_uint)count; i++) {
-        cl_int err = clSetKernelArg(kernel, i, args[i].size, args[i].value);
-        if (err != CL_SUCCESS)
-            return clt_cl_fail(dev, err, CLT_ERR_LAUNCH, "clSetKernelArg(%s, %u)", name,
-                               (unsigned)i);
-    }
-    return CLT_OK;
-}
-
-static clt_status launch(struct clt_cl_device *dev, cl_kernel kernel, const char *name,
-                         const size_t global[2], const size_t local[2], cl_event *event)
-{
-    cl_int err = clEnqueueNDRangeKernel(dev->queue, kernel, 2, NULL, global, local, 0, NULL,
-                                        event);
-    if (err != CL_SUCCESS) {
-        if (event)
-            *event = NULL;
-        return clt_cl_fail(dev, err, CLT_ERR_LAUNCH, "clEnqueueNDRangeKernel(%s)", name);
-    }
-    return CLT_OK;
-}
-
 /* One work-group per block of br rows and (b, h). */
 static void grid_of(const struct clt_cl_attention_params *p, const clt_tensor *q,
                     size_t global[2], size_t local[2])
@@ -272,16 +242,16 @@ static clt_status forward(struct clt_cl_device *dev, const clt_attention_fwd_arg
     cl_ulong lse_offset = a->lse.offset / sizeof(float);
     cl_int t = (cl_int)a->q.shape[2], h = (cl_int)a->q.shape[1], causal = a->causal;
     cl_float scale = a->scale;
-    const struct kernel_arg args[] = {
-        ARG(t), ARG(h), ARG(scale), ARG(causal),
-        ARG(q.buf), ARG(q.layout), ARG(k.buf), ARG(k.layout), ARG(v.buf), ARG(v.layout),
-        ARG(o.buf), ARG(o.layout), ARG(lse), ARG(lse_offset),
+    const struct clt_cl_arg args[] = {
+        CLT_CL_ARG(t), CLT_CL_ARG(h), CLT_CL_ARG(scale), CLT_CL_ARG(causal),
+        CLT_CL_ARG(q.buf), CLT_CL_ARG(q.layout), CLT_CL_ARG(k.buf), CLT_CL_ARG(k.layout), CLT_CL_ARG(v.buf), CLT_CL_ARG(v.layout),
+        CLT_CL_ARG(o.buf), CLT_CL_ARG(o.layout), CLT_CL_ARG(lse), CLT_CL_ARG(lse_offset),
     };
-    status = set_args(dev, kernel, name, args, sizeof args / sizeof args[0]);
+    status = clt_cl_set_args(dev, kernel, name, args, sizeof args / sizeof args[0]);
     if (status == CLT_OK) {
         size_t global[2], local[2];
         grid_of(&p, &a->q, global, local);
-        status = launch(dev, kernel, name, global, local, event);
+        status = clt_cl_enqueue(dev, kernel, name, 2, global, local, event);
     }
     clReleaseKernel(kernel);
     return status;
@@ -302,18 +272,18 @@ static clt_status delta_enqueue(struct clt_cl_device *dev, const clt_attention_b
     cl_mem delta = clt_cl_buffer_of(a->delta.buf);
     cl_ulong delta_offset = a->delta.offset / sizeof(float);
     cl_int t = (cl_int)a->q.shape[2], h = (cl_int)a->q.shape[1];
-    const struct kernel_arg args[] = {
-        ARG(t), ARG(h), ARG(dout.buf), ARG(dout.layout), ARG(o.buf), ARG(o.layout),
-        ARG(delta), ARG(delta_offset),
+    const struct clt_cl_arg args[] = {
+        CLT_CL_ARG(t), CLT_CL_ARG(h), CLT_CL_ARG(dout.buf), CLT_CL_ARG(dout.layout), CLT_CL_ARG(o.buf), CLT_CL_ARG(o.layout),
+        CLT_CL_ARG(delta), CLT_CL_ARG(delta_offset),
     };
-    clt_status status = set_args(dev, kernel, name, args, sizeof args / sizeof args[0]);
+    clt_status status = clt_cl_set_args(dev, kernel, name, args, sizeof args / sizeof args[0]);
     if (status == CLT_OK) {
         size_t wg = kernel_max_work_items(dev, kernel, DELTA_WG);
         wg = wg < DELTA_WG ? wg : DELTA_WG;
         const size_t local[2] = {wg, 1};
         const size_t global[2] = {((size_t)t + wg - 1) / wg * wg,
                                   (size_t)a->q.shape[0] * (size_t)a->q.shape[1]};
-        status = launch(dev, kernel, name, global, local, NULL);
+        status = clt_cl_enqueue(dev, kernel, name, 2, global, local, NULL);
     }
     clReleaseKernel(kernel);
     return status;
@@ -321,7 +291,7 @@ static clt_status delta_enqueue(struct clt_cl_device *dev, const clt_attention_b
 
 /* One launch of the dK/dV kernel (both, or the dV or dK part alone). */
 static clt_status dkdv_enqueue(struct clt_cl_device *dev, const clt_attention_bwd_args *a,
-                               const struct kernel_arg *args, size_t n_args, int part,
+                               const struct clt_cl_arg *args, size_t n_args, int part,
                                cl_program *program)
 {
     static const char name[] = "attention_bwd_dkdv";
@@ -331,11 +301,11 @@ static clt_status dkdv_enqueue(struct clt_cl_device *dev, const clt_attention_bw
                                     part, &p, program, &kernel);
     if (status != CLT_OK)
         return status;
-    status = set_args(dev, kernel, name, args, n_args);
+    status = clt_cl_set_args(dev, kernel, name, args, n_args);
     if (status == CLT_OK) {
         size_t global[2], local[2];
         grid_of(&p, &a->q, global, local);
-        status = launch(dev, kernel, name, global, local, NULL);
+        status = clt_cl_enqueue(dev, kernel, name, 2, global, local, NULL);
     }
     clReleaseKernel(kernel);
     return status;
@@ -365,17 +335,17 @@ static clt_status backward(struct clt_cl_device *dev, const clt_attention_bwd_ar
     cl_ulong delta_offset = a->delta.offset / sizeof(float);
     cl_int t = (cl_int)a->q.shape[2], h = (cl_int)a->q.shape[1], causal = a->causal;
     cl_float scale = a->scale;
-    const struct kernel_arg kv_args[] = {
-        ARG(t), ARG(h), ARG(scale), ARG(causal),
-        ARG(q.buf), ARG(q.layout), ARG(k.buf), ARG(k.layout), ARG(v.buf), ARG(v.layout),
-        ARG(dout.buf), ARG(dout.layout), ARG(lse), ARG(lse_offset), ARG(delta),
-        ARG(delta_offset), ARG(dko.buf), ARG(dko.layout), ARG(dvo.buf), ARG(dvo.layout),
+    const struct clt_cl_arg kv_args[] = {
+        CLT_CL_ARG(t), CLT_CL_ARG(h), CLT_CL_ARG(scale), CLT_CL_ARG(causal),
+        CLT_CL_ARG(q.buf), CLT_CL_ARG(q.layout), CLT_CL_ARG(k.buf), CLT_CL_ARG(k.layout), CLT_CL_ARG(v.buf), CLT_CL_ARG(v.layout),
+        CLT_CL_ARG(dout.buf), CLT_CL_ARG(dout.layout), CLT_CL_ARG(lse), CLT_CL_ARG(lse_offset), CLT_CL_ARG(delta),
+        CLT_CL_ARG(delta_offset), CLT_CL_ARG(dko.buf), CLT_CL_ARG(dko.layout), CLT_CL_ARG(dvo.buf), CLT_CL_ARG(dvo.layout),
     };
-    const struct kernel_arg q_args[] = {
-        ARG(t), ARG(h), ARG(scale), ARG(causal),
-        ARG(q.buf), ARG(q.layout), ARG(k.buf), ARG(k.layout), ARG(v.buf), ARG(v.layout),
-        ARG(dout.buf), ARG(dout.layout), ARG(lse), ARG(lse_offset), ARG(delta),
-        ARG(delta_offset), ARG(dqo.buf), ARG(dqo.layout),
+    const struct clt_cl_arg q_args[] = {
+        CLT_CL_ARG(t), CLT_CL_ARG(h), CLT_CL_ARG(scale), CLT_CL_ARG(causal),
+        CLT_CL_ARG(q.buf), CLT_CL_ARG(q.layout), CLT_CL_ARG(k.buf), CLT_CL_ARG(k.layout), CLT_CL_ARG(v.buf), CLT_CL_ARG(v.layout),
+        CLT_CL_ARG(dout.buf), CLT_CL_ARG(dout.layout), CLT_CL_ARG(lse), CLT_CL_ARG(lse_offset), CLT_CL_ARG(delta),
+        CLT_CL_ARG(delta_offset), CLT_CL_ARG(dqo.buf), CLT_CL_ARG(dqo.layout),
     };
     const size_t n_kv = sizeof kv_args / sizeof kv_args[0];
 
@@ -389,11 +359,11 @@ static clt_status backward(struct clt_cl_device *dev, const clt_attention_bwd_ar
         status = dkdv_enqueue(dev, a, kv_args, n_kv, 2, &program);
     if (status != CLT_OK)
         goto done;
-    status = set_args(dev, dq, name, q_args, sizeof q_args / sizeof q_args[0]);
+    status = clt_cl_set_args(dev, dq, name, q_args, sizeof q_args / sizeof q_args[0]);
     if (status == CLT_OK) {
         size_t global[2], local[2];
         grid_of(&p, &a->q, global, local);
-        status = launch(dev, dq, name, global, local, event);
+        status = clt_cl_enqueue(dev, dq, name, 2, global, local, event);
     }
 done:
     clReleaseKernel(dq);

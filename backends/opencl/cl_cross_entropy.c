@@ -16,7 +16,7 @@ static clt_status run_one_group(struct clt_cl_device *dev, const char *name, clt
                                            &kernel);
     if (status != CLT_OK)
         return status;
-    status = clt_cl_rows_set_args(dev, kernel, name, args, count);
+    status = clt_cl_set_args(dev, kernel, name, args, count);
     if (status == CLT_OK)
         status = clt_cl_rows_launch(dev, kernel, name, (size_t)shape.wg, 1, shape, event);
     clReleaseKernel(kernel);

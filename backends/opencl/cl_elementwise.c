@@ -52,9 +52,9 @@ static clt_status gelu_fwd(struct clt_cl_device *dev, const struct clt_cl_ew_par
     const cl_int aligned = all_aligned(t, 2);
     cl_mem x = clt_cl_buffer_of(a->x.buf), y = clt_cl_buffer_of(a->y.buf);
     cl_ulong x_off = clt_cl_elem_offset(&a->x), y_off = clt_cl_elem_offset(&a->y);
-    const struct clt_cl_ew_arg args[] = {
-        CLT_CL_EW_ARG(n), CLT_CL_EW_ARG(p->items), CLT_CL_EW_ARG(aligned),
-        CLT_CL_EW_ARG(x), CLT_CL_EW_ARG(x_off), CLT_CL_EW_ARG(y), CLT_CL_EW_ARG(y_off),
+    const struct clt_cl_arg args[] = {
+        CLT_CL_ARG(n), CLT_CL_ARG(p->items), CLT_CL_ARG(aligned),
+        CLT_CL_ARG(x), CLT_CL_ARG(x_off), CLT_CL_ARG(y), CLT_CL_ARG(y_off),
     };
     return clt_cl_ew_launch(dev, FILE_NAME, "gelu_fwd", a->x.dtype, args,
                             sizeof args / sizeof args[0], contiguous_items(p, n), p->wg,
@@ -71,10 +71,10 @@ static clt_status gelu_bwd(struct clt_cl_device *dev, const struct clt_cl_ew_par
     cl_mem dx = clt_cl_buffer_of(a->dx.buf);
     cl_ulong x_off = clt_cl_elem_offset(&a->x), dy_off = clt_cl_elem_offset(&a->dy);
     cl_ulong dx_off = clt_cl_elem_offset(&a->dx);
-    const struct clt_cl_ew_arg args[] = {
-        CLT_CL_EW_ARG(n),  CLT_CL_EW_ARG(p->items), CLT_CL_EW_ARG(aligned),
-        CLT_CL_EW_ARG(x),  CLT_CL_EW_ARG(x_off),    CLT_CL_EW_ARG(dy),
-        CLT_CL_EW_ARG(dy_off), CLT_CL_EW_ARG(dx),   CLT_CL_EW_ARG(dx_off),
+    const struct clt_cl_arg args[] = {
+        CLT_CL_ARG(n),  CLT_CL_ARG(p->items), CLT_CL_ARG(aligned),
+        CLT_CL_ARG(x),  CLT_CL_ARG(x_off),    CLT_CL_ARG(dy),
+        CLT_CL_ARG(dy_off), CLT_CL_ARG(dx),   CLT_CL_ARG(dx_off),
     };
     return clt_cl_ew_launch(dev, FILE_NAME, "gelu_bwd", a->x.dtype, args,
                             sizeof args / sizeof args[0], contiguous_items(p, n), p->wg,
@@ -92,11 +92,11 @@ static clt_status add(struct clt_cl_device *dev, const struct clt_cl_ew_params *
     cl_ulong a_off = clt_cl_elem_offset(&a->a), b_off = clt_cl_elem_offset(&a->b);
     cl_ulong out_off = clt_cl_elem_offset(&a->out);
     cl_float alpha = a->alpha, beta = a->beta;
-    const struct clt_cl_ew_arg args[] = {
-        CLT_CL_EW_ARG(n),     CLT_CL_EW_ARG(p->items), CLT_CL_EW_ARG(aligned),
-        CLT_CL_EW_ARG(in_a),  CLT_CL_EW_ARG(a_off),    CLT_CL_EW_ARG(in_b),
-        CLT_CL_EW_ARG(b_off), CLT_CL_EW_ARG(out),      CLT_CL_EW_ARG(out_off),
-        CLT_CL_EW_ARG(alpha), CLT_CL_EW_ARG(beta),
+    const struct clt_cl_arg args[] = {
+        CLT_CL_ARG(n),     CLT_CL_ARG(p->items), CLT_CL_ARG(aligned),
+        CLT_CL_ARG(in_a),  CLT_CL_ARG(a_off),    CLT_CL_ARG(in_b),
+        CLT_CL_ARG(b_off), CLT_CL_ARG(out),      CLT_CL_ARG(out_off),
+        CLT_CL_ARG(alpha), CLT_CL_ARG(beta),
     };
     return clt_cl_ew_launch(dev, FILE_NAME, "add", a->a.dtype, args,
                             sizeof args / sizeof args[0], contiguous_items(p, n), p->wg,
@@ -112,9 +112,9 @@ static clt_status scale(struct clt_cl_device *dev, const struct clt_cl_ew_params
     cl_mem x = clt_cl_buffer_of(a->x.buf);
     cl_ulong x_off = clt_cl_elem_offset(&a->x);
     cl_float alpha = a->alpha;
-    const struct clt_cl_ew_arg args[] = {
-        CLT_CL_EW_ARG(n), CLT_CL_EW_ARG(p->items), CLT_CL_EW_ARG(aligned),
-        CLT_CL_EW_ARG(x), CLT_CL_EW_ARG(x_off),    CLT_CL_EW_ARG(alpha),
+    const struct clt_cl_arg args[] = {
+        CLT_CL_ARG(n), CLT_CL_ARG(p->items), CLT_CL_ARG(aligned),
+        CLT_CL_ARG(x), CLT_CL_ARG(x_off),    CLT_CL_ARG(alpha),
     };
     return clt_cl_ew_launch(dev, FILE_NAME, "scale", a->x.dtype, args,
                             sizeof args / sizeof args[0], contiguous_items(p, n), p->wg,
@@ -129,10 +129,10 @@ static clt_status bias_add(struct clt_cl_device *dev, const struct clt_cl_ew_par
     cl_long ld = a->y.strides[0];
     cl_mem y = clt_cl_buffer_of(a->y.buf), bias = clt_cl_buffer_of(a->bias.buf);
     cl_ulong y_off = clt_cl_elem_offset(&a->y), bias_off = clt_cl_elem_offset(&a->bias);
-    const struct clt_cl_ew_arg args[] = {
-        CLT_CL_EW_ARG(rows), CLT_CL_EW_ARG(cols),  CLT_CL_EW_ARG(ld),
-        CLT_CL_EW_ARG(p->rows_per_item),           CLT_CL_EW_ARG(y),
-        CLT_CL_EW_ARG(y_off), CLT_CL_EW_ARG(bias), CLT_CL_EW_ARG(bias_off),
+    const struct clt_cl_arg args[] = {
+        CLT_CL_ARG(rows), CLT_CL_ARG(cols),  CLT_CL_ARG(ld),
+        CLT_CL_ARG(p->rows_per_item),           CLT_CL_ARG(y),
+        CLT_CL_ARG(y_off), CLT_CL_ARG(bias), CLT_CL_ARG(bias_off),
     };
     const size_t blocks = ((size_t)rows + (size_t)p->rows_per_item - 1) / (size_t)p->rows_per_item;
     return clt_cl_ew_launch(dev, FILE_NAME, "bias_add", a->y.dtype, args,

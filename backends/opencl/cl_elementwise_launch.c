@@ -50,7 +50,7 @@ void clt_cl_ew_params_of(const struct clt_cl_device *dev, struct clt_cl_ew_param
 }
 
 clt_status clt_cl_ew_launch(struct clt_cl_device *dev, const char *file, const char *name,
-                            clt_dtype dtype, const struct clt_cl_ew_arg *args, size_t n_args,
+                            clt_dtype dtype, const struct clt_cl_arg *args, size_t n_args,
                             size_t global, size_t local, cl_event *event)
 {
     if (event)
@@ -75,22 +75,10 @@ clt_status clt_cl_ew_launch(struct clt_cl_device *dev, const char *file, const c
                           dev->label, name, file, kernel_max, local);
         goto done;
     }
-    for (cl_uint i = 0; i < (cl_uint)n_args; i++) {
-        err = clSetKernelArg(kernel, i, args[i].size, args[i].value);
-        if (err != CL_SUCCESS) {
-            status = clt_cl_fail(dev, err, CLT_ERR_LAUNCH, "clSetKernelArg(%s, %u)", name,
-                                 (unsigned)i);
-            goto done;
-        }
-    }
+    status = clt_cl_set_args(dev, kernel, name, args, n_args);
     const size_t rounded = (global + local - 1) / local * local;
-    err = clEnqueueNDRangeKernel(dev->queue, kernel, 1, NULL, &rounded, &local, 0, NULL,
-                                 event);
-    if (err != CL_SUCCESS) {
-        if (event)
-            *event = NULL;
-        status = clt_cl_fail(dev, err, CLT_ERR_LAUNCH, "clEnqueueNDRangeKernel(%s)", name);
-    }
+    if (status == CLT_OK)
+        status = clt_cl_enqueue(dev, kernel, name, 1, &rounded, &local, event);
 done:
     /* The queue holds its own reference while the launch is pending. */
     clReleaseKernel(kernel);

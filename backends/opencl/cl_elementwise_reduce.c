@@ -44,10 +44,10 @@ clt_status clt_cl_bias_grad_enqueue(struct clt_cl_device *dev, const clt_bias_gr
         chunk = (cl_int)(((int64_t)rows + most - 1) / most);
     cl_int n_partials = (cl_int)(((int64_t)rows + chunk - 1) / chunk);
     if (n_partials == 1) {
-        const struct clt_cl_ew_arg args[] = {
-            CLT_CL_EW_ARG(rows),      CLT_CL_EW_ARG(cols),  CLT_CL_EW_ARG(ld),
-            CLT_CL_EW_ARG(dy),        CLT_CL_EW_ARG(dy_off), CLT_CL_EW_ARG(dbias),
-            CLT_CL_EW_ARG(dbias_off), CLT_CL_EW_ARG(accumulate),
+        const struct clt_cl_arg args[] = {
+            CLT_CL_ARG(rows),      CLT_CL_ARG(cols),  CLT_CL_ARG(ld),
+            CLT_CL_ARG(dy),        CLT_CL_ARG(dy_off), CLT_CL_ARG(dbias),
+            CLT_CL_ARG(dbias_off), CLT_CL_ARG(accumulate),
         };
         return clt_cl_ew_launch(dev, FILE_NAME, "bias_grad_direct", a->dy.dtype, args,
                                 sizeof args / sizeof args[0], (size_t)cols, p.wg, event);
@@ -58,19 +58,19 @@ clt_status clt_cl_bias_grad_enqueue(struct clt_cl_device *dev, const clt_bias_gr
     clt_status status = clt_cl_ew_scratch(dev, bytes, "bias_grad: partial sums", &partial);
     if (status != CLT_OK)
         return status;
-    const struct clt_cl_ew_arg pass1[] = {
-        CLT_CL_EW_ARG(rows), CLT_CL_EW_ARG(cols),   CLT_CL_EW_ARG(ld),
-        CLT_CL_EW_ARG(chunk), CLT_CL_EW_ARG(dy),    CLT_CL_EW_ARG(dy_off),
-        CLT_CL_EW_ARG(partial),
+    const struct clt_cl_arg pass1[] = {
+        CLT_CL_ARG(rows), CLT_CL_ARG(cols),   CLT_CL_ARG(ld),
+        CLT_CL_ARG(chunk), CLT_CL_ARG(dy),    CLT_CL_ARG(dy_off),
+        CLT_CL_ARG(partial),
     };
     status = clt_cl_ew_launch(dev, FILE_NAME, "bias_grad_partial", a->dy.dtype, pass1,
                               sizeof pass1 / sizeof pass1[0],
                               (size_t)n_partials * (size_t)cols, p.wg, NULL);
     if (status != CLT_OK)
         goto done;
-    const struct clt_cl_ew_arg pass2[] = {
-        CLT_CL_EW_ARG(cols),      CLT_CL_EW_ARG(n_partials), CLT_CL_EW_ARG(partial),
-        CLT_CL_EW_ARG(dbias),     CLT_CL_EW_ARG(dbias_off),  CLT_CL_EW_ARG(accumulate),
+    const struct clt_cl_arg pass2[] = {
+        CLT_CL_ARG(cols),      CLT_CL_ARG(n_partials), CLT_CL_ARG(partial),
+        CLT_CL_ARG(dbias),     CLT_CL_ARG(dbias_off),  CLT_CL_ARG(accumulate),
     };
     status = clt_cl_ew_launch(dev, FILE_NAME, "bias_grad_finish", a->dy.dtype, pass2,
                               sizeof pass2 / sizeof pass2[0], (size_t)cols, p.wg, event);
@@ -102,10 +102,10 @@ clt_status clt_cl_sqnorm_enqueue(struct clt_cl_device *dev, const clt_sqnorm_arg
     const size_t local_bytes = p.wg * sizeof(cl_float);
 
     if (groups == 1) {
-        const struct clt_cl_ew_arg args[] = {
-            CLT_CL_EW_ARG(n),    CLT_CL_EW_ARG(items),    CLT_CL_EW_ARG(aligned),
-            CLT_CL_EW_ARG(x),    CLT_CL_EW_ARG(x_off),    CLT_CL_EW_ARG(norm),
-            CLT_CL_EW_ARG(norm_off), CLT_CL_EW_ARG(accumulate), CLT_CL_EW_LOCAL(local_bytes),
+        const struct clt_cl_arg args[] = {
+            CLT_CL_ARG(n),    CLT_CL_ARG(items),    CLT_CL_ARG(aligned),
+            CLT_CL_ARG(x),    CLT_CL_ARG(x_off),    CLT_CL_ARG(norm),
+            CLT_CL_ARG(norm_off), CLT_CL_ARG(accumulate), CLT_CL_EW_LOCAL(local_bytes),
         };
         return clt_cl_ew_launch(dev, FILE_NAME, "sqnorm_partial", a->x.dtype, args,
                                 sizeof args / sizeof args[0], p.wg, p.wg, event);
@@ -118,19 +118,19 @@ clt_status clt_cl_sqnorm_enqueue(struct clt_cl_device *dev, const clt_sqnorm_arg
         return status;
     cl_ulong partial_off = 0;
     cl_int overwrite = 0; /* the partials start from 0, whatever accumulate says */
-    const struct clt_cl_ew_arg pass1[] = {
-        CLT_CL_EW_ARG(n),       CLT_CL_EW_ARG(items),       CLT_CL_EW_ARG(aligned),
-        CLT_CL_EW_ARG(x),       CLT_CL_EW_ARG(x_off),       CLT_CL_EW_ARG(partial),
-        CLT_CL_EW_ARG(partial_off), CLT_CL_EW_ARG(overwrite),CLT_CL_EW_LOCAL(local_bytes),
+    const struct clt_cl_arg pass1[] = {
+        CLT_CL_ARG(n),       CLT_CL_ARG(items),       CLT_CL_ARG(aligned),
+        CLT_CL_ARG(x),       CLT_CL_ARG(x_off),       CLT_CL_ARG(partial),
+        CLT_CL_ARG(partial_off), CLT_CL_ARG(overwrite),CLT_CL_EW_LOCAL(local_bytes),
     };
     status = clt_cl_ew_launch(dev, FILE_NAME, "sqnorm_partial", a->x.dtype, pass1,
                               sizeof pass1 / sizeof pass1[0], (size_t)range, p.wg, NULL);
     if (status != CLT_OK)
         goto done;
     cl_uint n_partials = (cl_uint)groups;
-    const struct clt_cl_ew_arg pass2[] = {
-        CLT_CL_EW_ARG(n_partials), CLT_CL_EW_ARG(partial),    CLT_CL_EW_ARG(norm),
-        CLT_CL_EW_ARG(norm_off),   CLT_CL_EW_ARG(accumulate), CLT_CL_EW_LOCAL(local_bytes),
+    const struct clt_cl_arg pass2[] = {
+        CLT_CL_ARG(n_partials), CLT_CL_ARG(partial),    CLT_CL_ARG(norm),
+        CLT_CL_ARG(norm_off),   CLT_CL_ARG(accumulate), CLT_CL_EW_LOCAL(local_bytes),
     };
     status = clt_cl_ew_launch(dev, FILE_NAME, "sqnorm_finish", a->x.dtype, pass2,
                               sizeof pass2 / sizeof pass2[0], p.wg, p.wg, event);

@@ -40,13 +40,13 @@ static clt_status forward(struct clt_cl_device *dev, const struct clt_cl_ew_para
     cl_long ld_wte = a->wte.strides[0], ld_wpe = a->wpe.buf ? a->wpe.strides[0] : 0;
     cl_long s0 = a->out.strides[0], s1 = a->out.strides[1];
     cl_int has_wpe = wpe != NULL;
-    const struct clt_cl_ew_arg args[] = {
-        CLT_CL_EW_ARG(n_pos),   CLT_CL_EW_ARG(T),          CLT_CL_EW_ARG(V),
-        CLT_CL_EW_ARG(C),       CLT_CL_EW_ARG(tokens),     CLT_CL_EW_ARG(tokens_off),
-        CLT_CL_EW_ARG(wte),     CLT_CL_EW_ARG(wte_off),    CLT_CL_EW_ARG(ld_wte),
-        {sizeof wpe, wpe ? (const void *)&wpe : NULL},     CLT_CL_EW_ARG(wpe_off),
-        CLT_CL_EW_ARG(ld_wpe),  CLT_CL_EW_ARG(has_wpe),    CLT_CL_EW_ARG(out),
-        CLT_CL_EW_ARG(out_off), CLT_CL_EW_ARG(s0),         CLT_CL_EW_ARG(s1),
+    const struct clt_cl_arg args[] = {
+        CLT_CL_ARG(n_pos),   CLT_CL_ARG(T),          CLT_CL_ARG(V),
+        CLT_CL_ARG(C),       CLT_CL_ARG(tokens),     CLT_CL_ARG(tokens_off),
+        CLT_CL_ARG(wte),     CLT_CL_ARG(wte_off),    CLT_CL_ARG(ld_wte),
+        {sizeof wpe, wpe ? (const void *)&wpe : NULL},     CLT_CL_ARG(wpe_off),
+        CLT_CL_ARG(ld_wpe),  CLT_CL_ARG(has_wpe),    CLT_CL_ARG(out),
+        CLT_CL_ARG(out_off), CLT_CL_ARG(s0),         CLT_CL_ARG(s1),
     };
     return clt_cl_ew_launch(dev, FILE_NAME, "embedding_fwd", a->wte.dtype, args,
                             sizeof args / sizeof args[0], (size_t)n_pos * (size_t)C, p->wg,
@@ -72,9 +72,9 @@ static clt_status backward(struct clt_cl_device *dev, const struct clt_cl_ew_par
     clt_status status = clt_cl_ew_scratch(dev, bytes, "embedding_bwd: token buckets", &scratch);
     if (status != CLT_OK)
         return status;
-    const struct clt_cl_ew_arg link_args[] = {
-        CLT_CL_EW_ARG(n_pos),   CLT_CL_EW_ARG(V), CLT_CL_EW_ARG(tokens),
-        CLT_CL_EW_ARG(tokens_off), CLT_CL_EW_ARG(scratch),
+    const struct clt_cl_arg link_args[] = {
+        CLT_CL_ARG(n_pos),   CLT_CL_ARG(V), CLT_CL_ARG(tokens),
+        CLT_CL_ARG(tokens_off), CLT_CL_ARG(scratch),
         CLT_CL_EW_LOCAL(p->chunk * sizeof(cl_int)),
     };
     status = clt_cl_ew_launch(dev, FILE_NAME, "embedding_link", dtype, link_args,
@@ -82,20 +82,20 @@ static clt_status backward(struct clt_cl_device *dev, const struct clt_cl_ew_par
                               NULL);
     if (status != CLT_OK)
         goto done;
-    const struct clt_cl_ew_arg chain_args[] = {
-        CLT_CL_EW_ARG(n_pos),      CLT_CL_EW_ARG(V),       CLT_CL_EW_ARG(tokens),
-        CLT_CL_EW_ARG(tokens_off), CLT_CL_EW_ARG(scratch),
+    const struct clt_cl_arg chain_args[] = {
+        CLT_CL_ARG(n_pos),      CLT_CL_ARG(V),       CLT_CL_ARG(tokens),
+        CLT_CL_ARG(tokens_off), CLT_CL_ARG(scratch),
     };
     status = clt_cl_ew_launch(dev, FILE_NAME, "embedding_chain", dtype, chain_args,
                               sizeof chain_args / sizeof chain_args[0], p->chunk, p->chunk,
                               NULL);
     if (status != CLT_OK)
         goto done;
-    const struct clt_cl_ew_arg dwte_args[] = {
-        CLT_CL_EW_ARG(T),        CLT_CL_EW_ARG(V),       CLT_CL_EW_ARG(C),
-        CLT_CL_EW_ARG(dout),     CLT_CL_EW_ARG(dout_off), CLT_CL_EW_ARG(s0),
-        CLT_CL_EW_ARG(s1),       CLT_CL_EW_ARG(scratch),  CLT_CL_EW_ARG(dwte),
-        CLT_CL_EW_ARG(dwte_off), CLT_CL_EW_ARG(ld),       CLT_CL_EW_ARG(accumulate),
+    const struct clt_cl_arg dwte_args[] = {
+        CLT_CL_ARG(T),        CLT_CL_ARG(V),       CLT_CL_ARG(C),
+        CLT_CL_ARG(dout),     CLT_CL_ARG(dout_off), CLT_CL_ARG(s0),
+        CLT_CL_ARG(s1),       CLT_CL_ARG(scratch),  CLT_CL_ARG(dwte),
+        CLT_CL_ARG(dwte_off), CLT_CL_ARG(ld),       CLT_CL_ARG(accumulate),
     };
     status = clt_cl_ew_launch(dev, FILE_NAME, "embedding_dwte", dtype, dwte_args,
                               sizeof dwte_args / sizeof dwte_args[0], (size_t)V * (size_t)C,
@@ -106,11 +106,11 @@ static clt_status backward(struct clt_cl_device *dev, const struct clt_cl_ew_par
     cl_mem dwpe = clt_cl_buffer_of(a->dwpe.buf);
     cl_ulong dwpe_off = clt_cl_elem_offset(&a->dwpe);
     cl_long ld_wpe = a->dwpe.strides[0];
-    const struct clt_cl_ew_arg dwpe_args[] = {
-        CLT_CL_EW_ARG(B),        CLT_CL_EW_ARG(T),        CLT_CL_EW_ARG(T_max),
-        CLT_CL_EW_ARG(C),        CLT_CL_EW_ARG(dout),     CLT_CL_EW_ARG(dout_off),
-        CLT_CL_EW_ARG(s0),       CLT_CL_EW_ARG(s1),       CLT_CL_EW_ARG(dwpe),
-        CLT_CL_EW_ARG(dwpe_off), CLT_CL_EW_ARG(ld_wpe),   CLT_CL_EW_ARG(accumulate),
+    const struct clt_cl_arg dwpe_args[] = {
+        CLT_CL_ARG(B),        CLT_CL_ARG(T),        CLT_CL_ARG(T_max),
+        CLT_CL_ARG(C),        CLT_CL_ARG(dout),     CLT_CL_ARG(dout_off),
+        CLT_CL_ARG(s0),       CLT_CL_ARG(s1),       CLT_CL_ARG(dwpe),
+        CLT_CL_ARG(dwpe_off), CLT_CL_ARG(ld_wpe),   CLT_CL_ARG(accumulate),
     };
     status = clt_cl_ew_launch(dev, FILE_NAME, "embedding_dwpe", dtype, dwpe_args,
                               sizeof dwpe_args / sizeof dwpe_args[0],

@@ -91,13 +91,6 @@ enum clt_cl_gemm_kernel clt_cl_gemm_choose(const struct clt_cl_device *dev,
 
 /* ---- launching ---------------------------------------------------------------------- */
 
-struct kernel_arg {
-    size_t size;
-    const void *value;
-};
-#define ARG(x) {sizeof(x), &(x)}
-/* A NULL buffer (no bias), which OpenCL passes as a NULL pointer. */
-#define ARG_MEM_OR_NULL(m) {sizeof(m), (m) ? (const void *)&(m) : NULL}
 
 static size_t round_up(size_t x, size_t to) { return (x + to - 1) / to * to; }
 
@@ -138,31 +131,6 @@ static clt_status make_kernel(struct clt_cl_device *dev, const char *file, const
                         (unsigned long long)dev->info.local_mem_bytes);
     }
     *out = kernel;
-    return CLT_OK;
-}
-
-static clt_status set_args(struct clt_cl_device *dev, cl_kernel kernel, const char *name,
-                           const struct kernel_arg *args, size_t count)
-{
-    for (cl_uint i = 0; i < (cl_uint)count; i++) {
-        cl_int err = clSetKernelArg(kernel, i, args[i].size, args[i].value);
-        if (err != CL_SUCCESS)
-            return clt_cl_fail(dev, err, CLT_ERR_LAUNCH, "clSetKernelArg(%s, %u)", name,
-                               (unsigned)i);
-    }
-    return CLT_OK;
-}
-
-static clt_status launch(struct clt_cl_device *dev, cl_kernel kernel, const char *name,
-                         const size_t global[3], const size_t *local, cl_event *event)
-{
-    cl_int err = clEnqueueNDRangeKernel(dev->queue, kernel, 3, NULL, global, local, 0, NULL,
-                                        event);
-    if (err != CL_SUCCESS) {
-        if (event)
-            *event = NULL;
-        return clt_cl_fail(dev, err, CLT_ERR_LAUNCH, "clEnqueueNDRangeKernel(%s)", name);
-    }
     return CLT_OK;
 }
 
@@ -228,20 +196,20 @@ static clt_status direct_enqueue(struct clt_cl_device *dev, const clt_gemm_args 
     if (status != CLT_OK)
         return status;
     cl_int m = s.m, n = s.n, k = s.k, trans_a = g->trans_a, trans_b = g->trans_b;
-    const struct kernel_arg args[] = {
-        ARG(m), ARG(n), ARG(k),
-        ARG(o.a), ARG(o.a_offset), ARG(o.lda), ARG(o.a_batch), ARG(trans_a),
-        ARG(o.b), ARG(o.b_offset), ARG(o.ldb), ARG(o.b_batch), ARG(trans_b),
-        ARG(o.c), ARG(o.c_offset), ARG(o.ldc), ARG(o.c_batch),
-        ARG_MEM_OR_NULL(o.bias), ARG(o.bias_offset), ARG(o.has_bias),
-        ARG(o.alpha), ARG(o.beta),
+    const struct clt_cl_arg args[] = {
+        CLT_CL_ARG(m), CLT_CL_ARG(n), CLT_CL_ARG(k),
+        CLT_CL_ARG(o.a), CLT_CL_ARG(o.a_offset), CLT_CL_ARG(o.lda), CLT_CL_ARG(o.a_batch), CLT_CL_ARG(trans_a),
+        CLT_CL_ARG(o.b), CLT_CL_ARG(o.b_offset), CLT_CL_ARG(o.ldb), CLT_CL_ARG(o.b_batch), CLT_CL_ARG(trans_b),
+        CLT_CL_ARG(o.c), CLT_CL_ARG(o.c_offset), CLT_CL_ARG(o.ldc), CLT_CL_ARG(o.c_batch),
+        CLT_CL_ARG_MEM(o.bias), CLT_CL_ARG(o.bias_offset), CLT_CL_ARG(o.has_bias),
+        CLT_CL_ARG(o.alpha), CLT_CL_ARG(o.beta),
     };
-    status = set_args(dev, kernel, name, args, sizeof args / sizeof args[0]);
+    status = clt_cl_set_args(dev, kernel, name, args, sizeof args / sizeof args[0]);
     if (status == CLT_OK) {
         size_t global[3] = {round_up((size_t)s.n, (size_t)ts), round_up((size_t)s.m, (size_t)ts),
                             s.batch};
         size_t local[3] = {(size_t)ts, (size_t)ts, 1};
-        status = launch(dev, kernel, name, global, local, event);
+        status = clt_cl_enqueue(dev, kernel, name, 3, global, local, event);
     }
     /* The queue holds its own reference while the launch is pending. */
     clReleaseKernel(kernel);
@@ -308,11 +276,11 @@ static clt_status pack(struct clt_cl_device *dev, cl_kernel kernel, const char *
                        cl_long batch_stride, cl_int trans, cl_mem panels,
                        cl_long panels_batch_stride, int block, size_t count)
 {
-    const struct kernel_arg args[] = {
-        ARG(rows), ARG(depth), ARG(src), ARG(offset), ARG(ld), ARG(batch_stride), ARG(trans),
-        ARG(panels), ARG(panels_batch_stride),
+    const struct clt_cl_arg args[] = {
+        CLT_CL_ARG(rows), CLT_CL_ARG(depth), CLT_CL_ARG(src), CLT_CL_ARG(offset), CLT_CL_ARG(ld), CLT_CL_ARG(batch_stride), CLT_CL_ARG(trans),
+        CLT_CL_ARG(panels), CLT_CL_ARG(panels_batch_stride),
     };
-    clt_status status = set_args(dev, kernel, name, args, sizeof args / sizeof args[0]);
+    clt_status status = clt_cl_set_args(dev, kernel, name, args, sizeof args / sizeof args[0]);
     if (status != CLT_OK)
         return status;
     /* A fixed work-group size: left to the driver, PoCL picks one per global size and
@@ -321,8 +289,8 @@ static clt_status pack(struct clt_cl_device *dev, cl_kernel kernel, const char *
     size_t global[3] = {round_up((size_t)depth, PACK_GROUP),
                         ceil_div((size_t)rows, (size_t)block), count};
     if ((size_t)dev->info.max_work_group_size < PACK_GROUP)
-        return launch(dev, kernel, name, global, NULL, NULL);
-    return launch(dev, kernel, name, global, local, NULL);
+        return clt_cl_enqueue(dev, kernel, name, 3, global, NULL, NULL);
+    return clt_cl_enqueue(dev, kernel, name, 3, global, local, NULL);
 }
 
 static clt_status cpu_enqueue(struct clt_cl_device *dev, const clt_gemm_args *g,
@@ -402,13 +370,13 @@ static clt_status cpu_enqueue(struct clt_cl_device *dev, const clt_gemm_args *g,
         if (status != CLT_OK)
             goto done;
         const cl_ulong c_offset = o.c_offset + (cl_ulong)((cl_long)b0 * o.c_batch);
-        const struct kernel_arg args[] = {
-            ARG(m), ARG(n), ARG(k), ARG(ap), ARG(ap_stride), ARG(bp), ARG(bp_stride),
-            ARG(o.c), ARG(c_offset), ARG(o.ldc), ARG(o.c_batch),
-            ARG_MEM_OR_NULL(o.bias), ARG(o.bias_offset), ARG(o.has_bias),
-            ARG(o.alpha), ARG(o.beta), ARG(jb_per_item),
+        const struct clt_cl_arg args[] = {
+            CLT_CL_ARG(m), CLT_CL_ARG(n), CLT_CL_ARG(k), CLT_CL_ARG(ap), CLT_CL_ARG(ap_stride), CLT_CL_ARG(bp), CLT_CL_ARG(bp_stride),
+            CLT_CL_ARG(o.c), CLT_CL_ARG(c_offset), CLT_CL_ARG(o.ldc), CLT_CL_ARG(o.c_batch),
+            CLT_CL_ARG_MEM(o.bias), CLT_CL_ARG(o.bias_offset), CLT_CL_ARG(o.has_bias),
+            CLT_CL_ARG(o.alpha), CLT_CL_ARG(o.beta), CLT_CL_ARG(jb_per_item),
         };
-        status = set_args(dev, main_kernel, name, args, sizeof args / sizeof args[0]);
+        status = clt_cl_set_args(dev, main_kernel, name, args, sizeof args / sizeof args[0]);
         if (status != CLT_OK)
             goto done;
         size_t global[3] = {row_blocks, ceil_div(col_blocks, (size_t)jb_per_item), count};
@@ -417,7 +385,7 @@ static clt_status cpu_enqueue(struct clt_cl_device *dev, const clt_gemm_args *g,
             clReleaseEvent(*event);
             *event = NULL;
         }
-        status = launch(dev, main_kernel, name, global, local, event);
+        status = clt_cl_enqueue(dev, main_kernel, name, 3, global, local, event);
         if (status != CLT_OK)
             goto done;
     }
@@ -463,20 +431,20 @@ static clt_status gpu_enqueue(struct clt_cl_device *dev, const clt_gemm_args *g,
     if (status != CLT_OK)
         return status;
     cl_int m = s.m, n = s.n, k = s.k;
-    const struct kernel_arg args[] = {
-        ARG(m), ARG(n), ARG(k),
-        ARG(o.a), ARG(o.a_offset), ARG(o.lda), ARG(o.a_batch),
-        ARG(o.b), ARG(o.b_offset), ARG(o.ldb), ARG(o.b_batch),
-        ARG(o.c), ARG(o.c_offset), ARG(o.ldc), ARG(o.c_batch),
-        ARG_MEM_OR_NULL(o.bias), ARG(o.bias_offset), ARG(o.has_bias),
-        ARG(o.alpha), ARG(o.beta),
+    const struct clt_cl_arg args[] = {
+        CLT_CL_ARG(m), CLT_CL_ARG(n), CLT_CL_ARG(k),
+        CLT_CL_ARG(o.a), CLT_CL_ARG(o.a_offset), CLT_CL_ARG(o.lda), CLT_CL_ARG(o.a_batch),
+        CLT_CL_ARG(o.b), CLT_CL_ARG(o.b_offset), CLT_CL_ARG(o.ldb), CLT_CL_ARG(o.b_batch),
+        CLT_CL_ARG(o.c), CLT_CL_ARG(o.c_offset), CLT_CL_ARG(o.ldc), CLT_CL_ARG(o.c_batch),
+        CLT_CL_ARG_MEM(o.bias), CLT_CL_ARG(o.bias_offset), CLT_CL_ARG(o.has_bias),
+        CLT_CL_ARG(o.alpha), CLT_CL_ARG(o.beta),
     };
-    status = set_args(dev, kernel, name, args, sizeof args / sizeof args[0]);
+    status = clt_cl_set_args(dev, kernel, name, args, sizeof args / sizeof args[0]);
     if (status == CLT_OK) {
         size_t global[3] = {ceil_div((size_t)s.n, (size_t)p->nwg) * (size_t)p->ndimc,
                             ceil_div((size_t)s.m, (size_t)p->mwg) * (size_t)p->mdimc, s.batch};
         size_t local[3] = {(size_t)p->ndimc, (size_t)p->mdimc, 1};
-        status = launch(dev, kernel, name, global, local, event);
+        status = clt_cl_enqueue(dev, kernel, name, 3, global, local, event);
     }
     clReleaseKernel(kernel);
     return status;

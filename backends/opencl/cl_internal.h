@@ -97,6 +97,28 @@ clt_status clt_cl_status_of(cl_int err, clt_status otherwise);
 clt_status clt_cl_fail(const struct clt_cl_device *dev, cl_int err, clt_status otherwise,
                        const char *call_fmt, ...) CLT_PRINTF(4, 5);
 
+/* ---- cl_launch.c ------------------------------------------------------------------ */
+
+/* Kernel arguments in order; CLT_CL_ARG(x) passes x by address, CLT_CL_ARG_MEM(m) a
+ * cl_mem that may be NULL (an absent optional tensor). A NULL value with a size is a
+ * __local array of that many bytes. */
+struct clt_cl_arg {
+    size_t size;
+    const void *value;
+};
+#define CLT_CL_ARG(x) {sizeof(x), &(x)}
+#define CLT_CL_ARG_MEM(m) {sizeof(cl_mem), (m) ? (const void *)&(m) : NULL}
+
+/* Sets args[0 .. count) on the kernel; CLT_ERR_LAUNCH naming the kernel and argument. */
+clt_status clt_cl_set_args(struct clt_cl_device *dev, cl_kernel kernel, const char *name,
+                           const struct clt_cl_arg *args, size_t count);
+
+/* Enqueues the kernel over `dims` dimensions (local may be NULL); with `event` non-NULL,
+ * *event is its event, NULL on failure. */
+clt_status clt_cl_enqueue(struct clt_cl_device *dev, cl_kernel kernel, const char *name,
+                          cl_uint dims, const size_t *global, const size_t *local,
+                          cl_event *event);
+
 /* ---- cl_driver.c ------------------------------------------------------------------ */
 
 /* Logs through the context that opened the device. */
@@ -229,11 +251,6 @@ struct clt_cl_ew_params {
 };
 void clt_cl_ew_params_of(const struct clt_cl_device *dev, struct clt_cl_ew_params *out);
 
-struct clt_cl_ew_arg {
-    size_t size;
-    const void *value;     /* NULL: a __local array of `size` bytes, or a NULL buffer */
-};
-#define CLT_CL_EW_ARG(x) {sizeof(x), &(x)}
 #define CLT_CL_EW_LOCAL(bytes) {(bytes), NULL}
 
 /* Enqueues kernel `name` of kernels_cl/<file>, built for `dtype` (-DAB_DTYPE=d
@@ -242,7 +259,7 @@ struct clt_cl_ew_arg {
  * owns it). CLT_ERR_UNSUPPORTED when the compiled kernel cannot run `local` work-items
  * per group; CL errors through clt_cl_fail, naming the kernel. */
 clt_status clt_cl_ew_launch(struct clt_cl_device *dev, const char *file, const char *name,
-                            clt_dtype dtype, const struct clt_cl_ew_arg *args, size_t n_args,
+                            clt_dtype dtype, const struct clt_cl_arg *args, size_t n_args,
                             size_t global, size_t local, cl_event *event);
 
 /* A scratch buffer of `bytes` for one op, counted against the device's budget (`what`
@@ -289,16 +306,6 @@ clt_status clt_cl_rows_kernel(struct clt_cl_device *dev, const char *file, const
                               clt_dtype dtype, struct clt_cl_rows_shape *shape,
                               cl_kernel *out);
 
-/* Kernel arguments in order; CLT_CL_ARG(x) passes x by address, CLT_CL_ARG_MEM(m) a
- * cl_mem that may be NULL (an absent optional tensor). */
-struct clt_cl_arg {
-    size_t size;
-    const void *value;
-};
-#define CLT_CL_ARG(x) {sizeof(x), &(x)}
-#define CLT_CL_ARG_MEM(m) {sizeof(cl_mem), (m) ? (const void *)&(m) : NULL}
-clt_status clt_cl_rows_set_args(struct clt_cl_device *dev, cl_kernel kernel, const char *name,
-                                const struct clt_cl_arg *args, size_t count);
 
 /* Enqueues `kernel` over global (gx, gy) in groups of (shape.wg, shape.rpg); with `event`
  * non-NULL, *event is its event (NULL on failure). */

@@ -61,7 +61,7 @@ static clt_status enqueue_params(struct clt_cl_device *dev, const clt_layernorm_
         CLT_CL_ARG(dw.buf),      CLT_CL_ARG(dw.offset), CLT_CL_ARG_MEM(db.buf),
         CLT_CL_ARG(db.offset),   CLT_CL_ARG(has_dbias), CLT_CL_ARG(accumulate),
     };
-    status = clt_cl_rows_set_args(dev, kernel, name, args, sizeof args / sizeof args[0]);
+    status = clt_cl_set_args(dev, kernel, name, args, sizeof args / sizeof args[0]);
     if (status == CLT_OK) {
         const size_t vectors = ((size_t)c + (size_t)shape.vw - 1) / (size_t)shape.vw;
         const size_t gx = (vectors + (size_t)shape.wg - 1) / (size_t)shape.wg * (size_t)shape.wg;

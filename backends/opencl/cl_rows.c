@@ -144,32 +144,13 @@ clt_status clt_cl_rows_kernel(struct clt_cl_device *dev, const char *file, const
     }
 }
 
-clt_status clt_cl_rows_set_args(struct clt_cl_device *dev, cl_kernel kernel, const char *name,
-                                const struct clt_cl_arg *args, size_t count)
-{
-    for (cl_uint i = 0; i < (cl_uint)count; i++) {
-        cl_int err = clSetKernelArg(kernel, i, args[i].size, args[i].value);
-        if (err != CL_SUCCESS)
-            return clt_cl_fail(dev, err, CLT_ERR_LAUNCH, "clSetKernelArg(%s, %u)", name,
-                               (unsigned)i);
-    }
-    return CLT_OK;
-}
-
 clt_status clt_cl_rows_launch(struct clt_cl_device *dev, cl_kernel kernel, const char *name,
                               size_t gx, size_t gy, struct clt_cl_rows_shape shape,
                               cl_event *event)
 {
     const size_t local[2] = {(size_t)shape.wg, (size_t)shape.rpg};
     const size_t global[2] = {gx, gy};
-    cl_int err = clEnqueueNDRangeKernel(dev->queue, kernel, 2, NULL, global, local, 0, NULL,
-                                        event);
-    if (err != CL_SUCCESS) {
-        if (event)
-            *event = NULL;
-        return clt_cl_fail(dev, err, CLT_ERR_LAUNCH, "clEnqueueNDRangeKernel(%s)", name);
-    }
-    return CLT_OK;
+    return clt_cl_enqueue(dev, kernel, name, 2, global, local, event);
 }
 
 clt_status clt_cl_rows_run(struct clt_cl_device *dev, const char *file, const char *name,
@@ -182,7 +163,7 @@ clt_status clt_cl_rows_run(struct clt_cl_device *dev, const char *file, const ch
     if (status != CLT_OK)
         return status;
     const cl_int n = (cl_int)n_rows, c = (cl_int)len; /* validated below 2^31 */
-    status = clt_cl_rows_set_args(dev, kernel, name, (const struct clt_cl_arg[]){CLT_CL_ARG(n),
+    status = clt_cl_set_args(dev, kernel, name, (const struct clt_cl_arg[]){CLT_CL_ARG(n),
                                                                                  CLT_CL_ARG(c)},
                                   2);
     for (size_t i = 0; i < count && status == CLT_OK; i++) {
