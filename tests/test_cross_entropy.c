@@ -11,69 +11,14 @@
 
 #include "backends/host/ref.h"
 #include "support/support.h"
+#include "support/twin.h"
 
 #define F32 CLT_DTYPE_F32
 #define F16 CLT_DTYPE_F16
 #define BF16 CLT_DTYPE_BF16
-#define GUARD 1234.5f /* what the elements outside a tensor hold */
 #define IGNORE (-100)
 
-/* ---- a tensor in two contexts: the device under test [0] and the host [1] --------------- */
-
-typedef struct twin {
-    clt_tensor t[2];
-    clt_buffer *buf[2];
-    size_t n;         /* elements in each buffer */
-    clt_dtype dtype;
-    uint8_t *image;   /* the buffers' first contents */
-    bool *covered;    /* whether element i is one of the tensor's */
-} twin;
-
-/* A (rows, cols) tensor `off` elements into its buffer, rows `stride` apart, holding
- * values[r·cols + c]; every other element of the buffer holds GUARD. */
-static void twin_rows(twin *w, clt_context *const ctx[2], clt_dtype dt, int64_t rows,
-                      int64_t cols, int64_t stride, size_t off, const float *values)
-{
-    memset(w, 0, sizeof *w);
-    w->dtype = dt;
-    w->n = off + (size_t)((rows - 1) * stride + cols) + 3;
-    const size_t es = clt_dtype_size(dt);
-    float *f = malloc(w->n * sizeof(float));
-    w->image = malloc(w->n * es);
-    w->covered = calloc(w->n, sizeof(bool));
-    assert_non_null(f);
-    assert_non_null(w->image);
-    assert_non_null(w->covered);
-    for (size_t i = 0; i < w->n; i++)
-        f[i] = GUARD;
-    for (int64_t r = 0; r < rows; r++)
-        for (int64_t c = 0; c < cols; c++) {
-            const size_t i = off + (size_t)(r * stride + c);
-            f[i] = values[r * cols + c];
-            w->covered[i] = true;
-        }
-    ts_assert_ok(clt_convert(dt, w->image, F32, f, w->n));
-    free(f);
-    for (int k = 0; k < 2; k++) {
-        w->buf[k] = ts_buffer(ctx[k], CLT_TIER_DEVICE, w->n * es, w->image);
-        ts_matrix_layout(&w->t[k], dt, 0, rows, cols, stride, 0, off);
-        w->t[k].buf = w->buf[k];
-    }
-}
-
-/* A contiguous vector of len elements `off` elements into its buffer (GUARD around). */
-static void twin_vec(twin *w, clt_context *const ctx[2], clt_dtype dt, int64_t len, size_t off,
-                     const float *values)
-{
-    twin_rows(w, ctx, dt, 1, len, len, off, values);
-    for (int k = 0; k < 2; k++) {
-        w->t[k].rank = 1;
-        w->t[k].shape[0] = len;
-        w->t[k].strides[0] = 1;
-    }
-}
-
-/* Targets: n i32 values `off` elements into their buffer (GUARD's bits around). */
+/* Targets: n i32 values `off` elements into their buffer (TWIN_GUARD's bits around). */
 static void twin_targets(twin *w, clt_context *const ctx[2], int64_t n, size_t off,
                          const int32_t *targets)
 {
@@ -95,95 +40,8 @@ static void twin_targets(twin *w, clt_context *const ctx[2], int64_t n, size_t o
     }
 }
 
-static void twin_free(twin *w)
-{
-    for (int k = 0; k < 2; k++)
-        clt_buffer_destroy(w->buf[k]);
-    free(w->image);
-    free(w->covered);
-}
-
-/* Buffer k of the twin as floats (malloc'd). */
-static float *twin_floats(const twin *w, int k)
-{
-    void *raw = ts_download_all(w->buf[k]);
-    float *f = malloc(w->n * sizeof(float));
-    assert_non_null(f);
-    ts_assert_ok(clt_convert(F32, f, w->dtype, raw, w->n));
-    free(raw);
-    return f;
-}
-
-/* Whether the device's buffer matches the host's: |got − want| <= tol·max(|want|, floor)
- * on the tensor's elements (NaN where want is NaN, equal infinities), and the bytes
- * outside the tensor as they were. Prints the worst element. */
-static bool twin_close(const twin *w, double tol, double floor, const char *what)
-{
-    float *got = twin_floats(w, 0), *want = twin_floats(w, 1);
-    uint8_t *raw = ts_download_all(w->buf[0]);
-    const size_t es = clt_dtype_size(w->dtype);
-    double worst = 0.0;
-    size_t worst_i = 0;
-    bool ok = true;
-    for (size_t i = 0; i < w->n; i++) {
-        if (!w->covered[i]) {
-            if (memcmp(raw + i * es, w->image + i * es, es) != 0) {
-                print_error("%s: element %zu outside the tensor changed to %g\n", what, i,
-                            (double)got[i]);
-                ok = false;
-            }
-            continue;
-        }
-        const double g = got[i], v = want[i];
-        double err;
-        if (isnan(v) || isnan(g))
-            err = isnan(v) && isnan(g) ? 0.0 : INFINITY;
-        else if (isinf(v) || isinf(g))
-            err = g == v ? 0.0 : INFINITY;
-        else
-            err = fabs(g - v) / fmax(fabs(v), floor);
-        if (err > worst) {
-            worst = err;
-            worst_i = i;
-        }
-    }
-    if (worst > tol) {
-        print_error("%s: worst element %zu: got %.9g, want %.9g (error %.3g > %.3g)\n", what,
-                    worst_i, (double)got[worst_i], (double)want[worst_i], worst, tol);
-        ok = false;
-    }
-    free(raw);
-    free(got);
-    free(want);
-    return ok;
-}
-
 /* Two ulps of the storage dtype (relative; absolute below `floor`). */
 static double tol_of(clt_dtype dt) { return dt == F32 ? 3e-5 : dt == F16 ? 2e-3 : 1.6e-2; }
-
-static void open_pair(const char *device, clt_context *ctx[2])
-{
-    ctx[0] = ts_context(device);
-    ctx[1] = ts_context("host");
-}
-
-static void close_pair(clt_context *ctx[2])
-{
-    clt_context_destroy(ctx[0]);
-    clt_context_destroy(ctx[1]);
-}
-
-/* The device ran every op itself where it says it supports the kind. */
-static void assert_no_fallback(clt_context *ctx, clt_op_kind kind)
-{
-    bool supported = false;
-    ts_assert_ok(clt_op_supported(ctx, kind, F32, &supported));
-    clt_stats st;
-    ts_assert_ok(clt_context_stats(ctx, &st));
-    assert_true(st.ops_run > 0);
-    if (supported)
-        assert_int_equal(st.ops_fallback, 0);
-}
 
 /* How a case's targets are chosen. */
 enum targets_kind {
@@ -291,7 +149,7 @@ static void cross_entropy_fwd_shapes(void **state)
 {
     const char *device = *state;
     clt_context *ctx[2];
-    open_pair(device, ctx);
+    twin_open_pair(device, ctx);
     ts_rng rng;
     ts_rng_seed(&rng, 21);
     static const int64_t ns[] = {1, 17, 100};
@@ -324,8 +182,8 @@ static void cross_entropy_fwd_shapes(void **state)
     if (failures)
         fail_msg("%s: %d of %d cross_entropy_fwd cases failed", device, failures,
                  cases + (int)(sizeof more / sizeof more[0]));
-    assert_no_fallback(ctx[0], CLT_OP_CROSS_ENTROPY_FWD);
-    close_pair(ctx);
+    twin_assert_no_fallback(ctx[0], CLT_OP_CROSS_ENTROPY_FWD);
+    twin_close_pair(ctx);
 }
 
 /* ---- backward ----------------------------------------------------------------------- */
@@ -413,7 +271,7 @@ static void cross_entropy_bwd_shapes(void **state)
 {
     const char *device = *state;
     clt_context *ctx[2];
-    open_pair(device, ctx);
+    twin_open_pair(device, ctx);
     ts_rng rng;
     ts_rng_seed(&rng, 22);
     static const int64_t ns[] = {1, 17, 100};
@@ -444,8 +302,8 @@ static void cross_entropy_bwd_shapes(void **state)
     if (failures)
         fail_msg("%s: %d of %d cross_entropy_bwd cases failed", device, failures,
                  cases + (int)(sizeof more / sizeof more[0]));
-    assert_no_fallback(ctx[0], CLT_OP_CROSS_ENTROPY_BWD);
-    close_pair(ctx);
+    twin_assert_no_fallback(ctx[0], CLT_OP_CROSS_ENTROPY_BWD);
+    twin_close_pair(ctx);
 }
 
 /* The loss and the gradient twice on the same input: bit for bit the same. */
@@ -517,7 +375,7 @@ static void cross_entropy_group_shapes(void **state)
 {
     const char *device = *state;
     clt_context *ctx[2];
-    open_pair(device, ctx);
+    twin_open_pair(device, ctx);
     ts_rng rng;
     ts_rng_seed(&rng, 25);
     static const char *const shapes[] = {"256x1x4", "32x8x4", "8x4x1"};
@@ -545,7 +403,7 @@ static void cross_entropy_group_shapes(void **state)
     if (failures)
         fail_msg("%s: %d cross-entropy cases failed in the GPU's group shapes", device,
                  failures);
-    close_pair(ctx);
+    twin_close_pair(ctx);
 }
 
 /* ---- bad arguments ------------------------------------------------------------------- */
