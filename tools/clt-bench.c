@@ -383,7 +383,7 @@ static int main_softmax(int argc, char **argv, int skip)
     const args_option options[] = {
         COMMON_OPTIONS(c, "32x50257 and 512x4096 unless shapes are given"),
         {"--shape", ARGS_LIST, &shapes, "NxV", "N rows of V values (repeatable; default "
-                                               "256x50257 and 4096x4096)"},
+                                               "16x50257, 256x50257, 256x4096, 4096x4096)"},
         {"--rows", ARGS_INT, &rows, "N", "with --cols: one more shape, N rows ..."},
         {"--cols", ARGS_INT, &cols, "V", "... of V values"},
         HELP_OPTION(c),
