@@ -154,6 +154,16 @@ static void interleaved_outputs(void **state)
     g->causal = true;
     ts_assert_ok(clt_op_run(ctx, &bwd, NULL));
 
+    /* What runs them: on OpenCL the kernels and their tiles. */
+    char how[512];
+    ts_assert_ok(clt_op_describe(ctx, &bwd, how, sizeof how));
+    if (strncmp(*state, "opencl", 6) == 0) {
+        assert_non_null(strstr(how, "attention_bwd_dkdv br="));
+        assert_non_null(strstr(how, "attention_bwd_dq br="));
+        ts_assert_ok(clt_op_describe(ctx, &fwd, how, sizeof how));
+        assert_non_null(strstr(how, "attention_fwd br="));
+    }
+
     packed_view(&g->dk, grads, 1, 1, B, H, T, D); /* dk's row now runs into dv's */
     ts_assert_status(clt_op_run(ctx, &bwd, NULL), CLT_ERR_INVALID_ARG);
     ts_assert_error_mentions("argument dk overlaps argument dv");

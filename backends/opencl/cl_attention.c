@@ -380,3 +380,31 @@ clt_status clt_cl_attention_enqueue(struct clt_cl_device *dev, const clt_op *op,
     return clt_fail(CLT_ERR_INTERNAL, "%s: op %s is not an attention op", dev->label,
                     clt_op_name(op->kind));
 }
+
+static void describe_kernel(const struct clt_cl_device *dev, int d,
+                            enum clt_cl_attention_kernel kernel, char *out, size_t size)
+{
+    struct clt_cl_attention_params p;
+    bool from_env = false;
+    char params[96] = "its parameters do not resolve";
+    if (clt_cl_attention_params_get(dev, d, kernel, &p, &from_env) == CLT_OK)
+        clt_cl_attention_params_format(&p, params, sizeof params);
+    snprintf(out, size, "%s %s%s", clt_cl_attention_kernel_name(kernel), params,
+             from_env ? " (from $CLT_ATTENTION_PARAMS)" : "");
+}
+
+clt_status clt_cl_attention_describe(const struct clt_cl_device *dev, const clt_op *op,
+                                     char *out, size_t size)
+{
+    const bool fwd = op->kind == CLT_OP_ATTENTION_FWD;
+    const int d = (int)(fwd ? op->u.attention_fwd.q : op->u.attention_bwd.q).shape[3];
+    if (fwd) {
+        describe_kernel(dev, d, CLT_CL_ATTENTION_FWD, out, size);
+        return CLT_OK;
+    }
+    char dkdv[160], dq[160];
+    describe_kernel(dev, d, CLT_CL_ATTENTION_DKDV, dkdv, sizeof dkdv);
+    describe_kernel(dev, d, CLT_CL_ATTENTION_DQ, dq, sizeof dq);
+    snprintf(out, size, "%s; %s", dkdv, dq);
+    return CLT_OK;
+}

@@ -647,6 +647,9 @@ static clt_status cl_describe(struct clt_dev *base, const clt_op *op, char *out,
             clt_cl_gemm_describe(dev, &op->u.gemm, &params, out, size);
         return status;
     }
+    case CLT_OP_ATTENTION_FWD:
+    case CLT_OP_ATTENTION_BWD:
+        return clt_cl_attention_describe(dev, op, out, size);
     default:
         break;
     }

@@ -469,6 +469,11 @@ enum clt_cl_attention_kernel {
     CLT_CL_ATTENTION_DQ,
 };
 
+/* The kernels and tiles an attention op runs with, for clt_op_describe:
+ * "attention_fwd br=32 wg=2 bc=16 ju=16 du=1 split=0". */
+clt_status clt_cl_attention_describe(const struct clt_cl_device *dev, const clt_op *op,
+                                     char *out, size_t size);
+
 /* "attention_fwd", "attention_bwd_dkdv", "attention_bwd_dq": the kernel's name. */
 const char *clt_cl_attention_kernel_name(enum clt_cl_attention_kernel kernel);
 
