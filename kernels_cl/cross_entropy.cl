@@ -1,4 +1,4 @@
-/* clt-prelude: dtype.cl */
+/* clt-prelude: dtype.cl rows.cl */
 /* Cross-entropy fused with softmax: the loss from each row's logsumexp (computed by
  * softmax.cl's softmax_lse), and the gradient of the logits.
  *
@@ -19,59 +19,6 @@
  * A target outside [0, V) that is not ignore_index is a data error: it makes the loss NaN
  * and its row of dlogits NaN. NaN and infinity in a row's logits reach its lse, the loss,
  * and the row's gradient. */
-
-#ifndef WG
-#define WG 1
-#endif
-#ifndef RPG
-#define RPG 1
-#endif
-#ifndef VW
-#define VW 4
-#endif
-
-#if VW == 1
-#define LOAD_X(i, p) LOAD_AB(p, i)
-#define STORE_Y(v, i, p) STORE_C(v, p, i)
-#else
-#define LOAD_X(i, p) LOAD_AB_V(VW, i, p)
-#define STORE_Y(v, i, p) STORE_C_V(VW, v, i, p)
-#endif
-
-/* The sum over the group's WG work-items, in a fixed tree (RPG = 1). */
-float group_sum(float v, __local float *slots)
-{
-#if WG > 1
-    const int i = get_local_id(0);
-    slots[i] = v;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (int w = WG / 2; w > 0; w >>= 1) {
-        if (i < w)
-            slots[i] = v = v + slots[i + w];
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    v = slots[0];
-    barrier(CLK_LOCAL_MEM_FENCE);
-#endif
-    return v;
-}
-
-int group_count(int v, __local int *slots)
-{
-#if WG > 1
-    const int i = get_local_id(0);
-    slots[i] = v;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (int w = WG / 2; w > 0; w >>= 1) {
-        if (i < w)
-            slots[i] = v = v + slots[i + w];
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    v = slots[0];
-    barrier(CLK_LOCAL_MEM_FENCE);
-#endif
-    return v;
-}
 
 __kernel void ce_loss(const int n_rows, const int V, __global const ab_t *logits,
                       const ulong l_off, const long l_stride, __global const int *targets,

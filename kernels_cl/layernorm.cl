@@ -1,4 +1,4 @@
-/* clt-prelude: dtype.cl */
+/* clt-prelude: dtype.cl rows.cl */
 /* LayerNorm over the rows of a matrix, forward and backward.
  *
  * Build options: -DWG -DRPG -DVW (below) and the prelude's -DAB_DTYPE=d -DC_DTYPE=d: every
@@ -26,87 +26,6 @@
  * NaN and infinity reach the whole row they are in (its mean and variance), and in the
  * backward pass the columns they are in; with eps = 0 a constant row has rstd = +inf and
  * its out is NaN (0·inf), as in the host reference. */
-
-#ifndef WG
-#define WG 1
-#endif
-#ifndef RPG
-#define RPG 1
-#endif
-#ifndef VW
-#define VW 4
-#endif
-
-#if VW == 1
-#define floatV float
-#define VLOAD_F(i, p) ((p)[i])
-#define VSTORE_F(v, i, p) ((p)[i] = (v))
-#define LOAD_X(i, p) LOAD_AB(p, i)
-#define LOAD_Y(i, p) LOAD_C(p, i)
-#define STORE_Y(v, i, p) STORE_C(v, p, i)
-#else
-#define floatV XCAT(float, VW)
-#define VLOAD_F(i, p) XCAT(vload, VW)(i, p)
-#define VSTORE_F(v, i, p) XCAT(vstore, VW)(v, i, p)
-#define LOAD_X(i, p) LOAD_AB_V(VW, i, p)
-#define LOAD_Y(i, p) LOAD_C_V(VW, i, p)
-#define STORE_Y(v, i, p) STORE_C_V(VW, v, i, p)
-#endif
-
-/* The last, partial vector of a row: its n < VW elements, then `pad`. */
-floatV load_part(__global const ab_t *p, int n, float pad)
-{
-    float part[VW];
-    for (int j = 0; j < VW; j++)
-        part[j] = j < n ? LOAD_AB(p, j) : pad;
-    return VLOAD_F(0, part);
-}
-
-/* The same from an output tensor (to accumulate into it). */
-floatV load_part_out(__global const c_t *p, int n)
-{
-    float part[VW];
-    for (int j = 0; j < VW; j++)
-        part[j] = j < n ? LOAD_C(p, j) : 0.0f;
-    return VLOAD_F(0, part);
-}
-
-void store_part(floatV v, __global c_t *p, int n)
-{
-    float part[VW];
-    VSTORE_F(v, 0, part);
-    for (int j = 0; j < n; j++)
-        STORE_C(part[j], p, j);
-}
-
-float lanes_sum(floatV v)
-{
-    float lane[VW];
-    VSTORE_F(v, 0, lane);
-    float s = lane[0];
-    for (int j = 1; j < VW; j++)
-        s += lane[j];
-    return s;
-}
-
-/* The sum over the WG work-items of a row, in a fixed tree; every work-item of the
- * group calls it (barriers), each row on its own WG slots. */
-float group_sum(float v, __local float *slots)
-{
-#if WG > 1
-    const int i = get_local_id(0);
-    slots[i] = v;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (int w = WG / 2; w > 0; w >>= 1) {
-        if (i < w)
-            slots[i] = v = v + slots[i + w];
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    v = slots[0];
-    barrier(CLK_LOCAL_MEM_FENCE);
-#endif
-    return v;
-}
 
 /* The row this work-item serves, and its length: 0 for the padding rows of the last
  * group, which still take part in the barriers. */

@@ -109,13 +109,14 @@ assemble_ptx() {
 }
 
 # ---- preludes ------------------------------------------------------------------------
-# A source whose first line is "/* clt-prelude: NAME.cl */" is built by the driver
-# (backends/opencl/cl_program.c) behind kernels_cl/NAME.cl; here it is compiled with
-# -include NAME.cl, which keeps its line numbers. Prints NAME.cl, or nothing.
+# A source whose first line is "/* clt-prelude: NAME.cl [NAME2.cl ...] */" is built by
+# the driver (backends/opencl/cl_program.c) behind those kernels_cl files; here it is
+# compiled with -include for each, which keeps its line numbers. Prints the names, or
+# nothing.
 prelude_of() {
     local first
     IFS= read -r first <"$1" || true
-    [[ "$first" =~ ^/\*\ clt-prelude:\ ([A-Za-z0-9_.-]+)\ \*/ ]] && echo "${BASH_REMATCH[1]}"
+    [[ "$first" =~ ^/\*\ clt-prelude:\ ([A-Za-z0-9_.\ -]+)\ \*/ ]] && echo "${BASH_REMATCH[1]}"
 }
 
 # ---- the work list ----------------------------------------------------------------
@@ -125,7 +126,8 @@ work_list() {
     local file variant options f name combo label ab c
     local -A listed=() preludes=()
     for f in "$kernel_dir"/*.cl; do
-        [[ -f "$f" ]] && name="$(prelude_of "$f")" && [[ -n "$name" ]] && preludes[$name]=1
+        [[ -f "$f" ]] || continue
+        for name in $(prelude_of "$f"); do preludes[$name]=1; done
     done
     if [[ -f "$variants_file" ]]; then
         while read -r file variant options; do
@@ -209,8 +211,9 @@ check_one() {
     local -a opts=()
     [[ -n "$options" ]] && read -r -a opts <<<"$options"
     local prelude
-    prelude="$(prelude_of "$src")"
-    [[ -n "$prelude" ]] && opts=(-include "$kernel_dir/$prelude" "${opts[@]}")
+    local includes=()
+    for prelude in $(prelude_of "$src"); do includes+=(-include "$kernel_dir/$prelude"); done
+    opts=("${includes[@]}" "${opts[@]}")
     local status="ok" detail="" note=""
     {
         case "$target" in

@@ -1,9 +1,10 @@
 /* Programs: each (source, options) is built once per device and kept in the device's
  * table until close. The source is the copy embedded at build time, or
  * $CLT_KERNEL_DIR/<file> when that is set (kernel development without rebuilding clt).
- * A source whose first line is the comment "clt-prelude: NAME.cl" is built
- * with kernels_cl/NAME.cl in front of it (shared helpers such as the dtype loads and
- * stores), so the cache key, made from the joined text, covers the prelude too.
+ * A source whose first line is the comment "clt-prelude: NAME.cl [NAME2.cl ...]" is
+ * built with those kernels_cl files in front of it, in order (shared helpers such as the
+ * dtype loads and stores), so the cache key, made from the joined text, covers the
+ * preludes too.
  * Before compiling, the on-disk cache (cl_cache.c) is asked; after compiling, it is
  * given the binary. */
 #include <errno.h>
@@ -90,8 +91,21 @@ static clt_status source_load_one(const struct clt_cl_device *dev, const char *f
                     dev->label, file);
 }
 
-/* The file's source, joined behind its prelude when its first line names one. The
- * "#line 1" between them keeps the compiler's line numbers those of the file. */
+/* Appends `n` bytes to the growing text *buf of *len bytes. */
+static bool append(char **buf, size_t *len, const char *text, size_t n)
+{
+    char *grown = realloc(*buf, *len + n + 1);
+    if (!grown)
+        return false;
+    memcpy(grown + *len, text, n);
+    *len += n;
+    grown[*len] = '\0';
+    *buf = grown;
+    return true;
+}
+
+/* The file's source, joined behind its preludes when its first line names some. The
+ * "#line 1" before the file keeps the compiler's line numbers those of the file. */
 static clt_status source_load(const struct clt_cl_device *dev, const char *file,
                               struct source *src)
 {
@@ -99,48 +113,61 @@ static clt_status source_load(const struct clt_cl_device *dev, const char *file,
     if (status != CLT_OK ||
         strncmp(src->text, PRELUDE_DIRECTIVE, strlen(PRELUDE_DIRECTIVE)) != 0)
         return status;
-    char name[64];
-    const char *start = src->text + strlen(PRELUDE_DIRECTIVE);
-    size_t n = strcspn(start, " *\n");
-    if (n == 0 || n >= sizeof name || strcmp(file, name) == 0) {
-        free(src->owned);
-        memset(src, 0, sizeof *src);
-        return clt_fail(CLT_ERR_INTERNAL, "%s: kernel source %s names no usable prelude",
-                        dev->label, file);
+    char *joined = NULL;
+    size_t length = 0;
+    bool all_embedded = true;
+    const char *at = src->text + strlen(PRELUDE_DIRECTIVE);
+    for (;;) {
+        at += strspn(at, " ");
+        const size_t n = strcspn(at, " *\n");
+        if (n == 0)
+            break;
+        char name[64];
+        if (n >= sizeof name || (strncmp(file, at, n) == 0 && file[n] == '\0')) {
+            status = clt_fail(CLT_ERR_INTERNAL, "%s: kernel source %s names no usable prelude",
+                              dev->label, file);
+            goto done;
+        }
+        memcpy(name, at, n);
+        name[n] = '\0';
+        at += n;
+        struct source prelude;
+        status = source_load_one(dev, name, &prelude);
+        if (status != CLT_OK)
+            goto done;
+        all_embedded = all_embedded && prelude.embedded;
+        const bool ok = append(&joined, &length, prelude.text, prelude.length) &&
+                        append(&joined, &length, "\n", 1);
+        free(prelude.owned);
+        if (!ok)
+            goto no_memory;
     }
-    memcpy(name, start, n);
-    name[n] = '\0';
-    struct source prelude;
-    status = source_load_one(dev, name, &prelude);
-    if (status != CLT_OK) {
-        free(src->owned);
-        memset(src, 0, sizeof *src);
-        return status;
-    }
-    static const char separator[] = "\n#line 1\n";
-    const size_t sep = sizeof separator - 1;
-    char *joined = malloc(prelude.length + sep + src->length + 1);
-    if (joined) {
-        memcpy(joined, prelude.text, prelude.length);
-        memcpy(joined + prelude.length, separator, sep);
-        memcpy(joined + prelude.length + sep, src->text, src->length);
-        joined[prelude.length + sep + src->length] = '\0';
-    }
-    free(prelude.owned);
     if (!joined) {
-        free(src->owned);
-        memset(src, 0, sizeof *src);
-        return clt_fail(CLT_ERR_OUT_OF_MEMORY, "%s: out of host memory", dev->label);
+        status = clt_fail(CLT_ERR_INTERNAL, "%s: kernel source %s names no usable prelude",
+                          dev->label, file);
+        goto done;
     }
+    static const char separator[] = "#line 1\n";
+    if (!append(&joined, &length, separator, sizeof separator - 1) ||
+        !append(&joined, &length, src->text, src->length))
+        goto no_memory;
     free(src->owned);
     src->owned = joined;
-    src->length = prelude.length + sep + src->length;
+    src->length = length;
     src->text = joined;
-    /* An embedded file with an embedded prelude keeps its identity (the table knows it
-     * by address); one read from disk is known by the joined text's digest. */
-    if (!prelude.embedded)
+    joined = NULL;
+    /* An embedded file with embedded preludes keeps its identity (the table knows it by
+     * address); one read from disk is known by the joined text's digest. */
+    if (!all_embedded)
         src->embedded = NULL;
     return CLT_OK;
+no_memory:
+    status = clt_fail(CLT_ERR_OUT_OF_MEMORY, "%s: out of host memory", dev->label);
+done:
+    free(joined);
+    free(src->owned);
+    memset(src, 0, sizeof *src);
+    return status;
 }
 
 /* The build log of a failed build, trimmed, or NULL. The caller frees it. */
