@@ -14,6 +14,7 @@
 #include "clt/export.h"
 #include "clt/log.h"
 #include "clt/op.h"
+#include "clt/safetensors.h"
 #include "clt/status.h"
 #include "clt/tensor.h"
 #include "clt/tune.h"
