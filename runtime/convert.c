@@ -90,11 +90,14 @@ clt_status clt_convert(clt_dtype dst_dtype, void *dst, clt_dtype src_dtype, cons
     if (!dsize || !ssize)
         return clt_fail(CLT_ERR_INVALID_ARG, "clt_convert: %s dtype %d is not a dtype",
                         dsize ? "source" : "destination", (int)(dsize ? src_dtype : dst_dtype));
-    if (dst_dtype == CLT_DTYPE_I32 || src_dtype == CLT_DTYPE_I32)
+    if ((int)dst_dtype >= CLT_FLOAT_DTYPE_COUNT || (int)src_dtype >= CLT_FLOAT_DTYPE_COUNT) {
+        const bool dst_bad = (int)dst_dtype >= CLT_FLOAT_DTYPE_COUNT;
         return clt_fail(CLT_ERR_INVALID_ARG,
-                        "clt_convert: converts between f32, f16 and bf16; %s is i32, an index "
-                        "type",
-                        dst_dtype == CLT_DTYPE_I32 ? "dst_dtype" : "src_dtype");
+                        "clt_convert: converts between f32, f16 and bf16; %s is %s, not a "
+                        "value type",
+                        dst_bad ? "dst_dtype" : "src_dtype",
+                        clt_dtype_name(dst_bad ? dst_dtype : src_dtype));
+    }
     if (n > SIZE_MAX / 4)
         return clt_fail(CLT_ERR_INVALID_ARG, "clt_convert: %zu elements overflow size_t", n);
     const char *d = dst, *s = src;

@@ -128,29 +128,29 @@ clt_status clt_op_supported(clt_context *ctx, clt_op_kind kind, clt_dtype dtype,
     if (clt_dtype_size(dtype) == 0)
         return clt_fail(CLT_ERR_INVALID_ARG, "clt_op_supported: dtype %d is not a dtype",
                         (int)dtype);
-    /* A stand-in op: every required tensor of this dtype (or of the one dtype it takes:
-     * indices, statistics), shape all ones, no buffers. Drivers answer from kinds,
-     * dtypes and shapes alone. */
+    /* A stand-in op: every required tensor in this dtype where it takes it, else in the
+     * first dtype it takes (indices, statistics, f32 master weights), shape all ones, no
+     * buffers. Drivers answer from kinds, dtypes and shapes alone. Only storage dtypes
+     * are asked about, and only of ops with a tensor that takes them. */
     clt_op op;
     memset(&op, 0, sizeof op);
     op.kind = kind;
     *out = false;
+    bool takes = false;
     for (int i = 0; i < desc->n_tensors; i++) {
         const struct clt_tensor_arg *arg = &desc->tensors[i];
         if (arg->optional)
             continue;
-        clt_dtype own = dtype;
-        if (!(arg->dtypes & (1u << dtype))) {
-            if (arg->dtypes & (arg->dtypes - 1))
-                return CLT_OK; /* takes several dtypes, not this one */
-            own = (clt_dtype)__builtin_ctz(arg->dtypes);
-        }
+        const bool own = (arg->dtypes & (1u << dtype)) != 0;
+        takes = takes || own;
         clt_tensor *t = (clt_tensor *)((char *)&op + arg->offset);
-        t->dtype = own;
+        t->dtype = own ? dtype : (clt_dtype)__builtin_ctz(arg->dtypes);
         t->rank = arg->min_rank;
         for (int d = 0; d < t->rank; d++)
             t->shape[d] = t->strides[d] = 1;
     }
+    if (!takes || (int)dtype >= CLT_FLOAT_DTYPE_COUNT)
+        return CLT_OK;
     *out = ctx->driver->supports(ctx->dev, &op);
     return CLT_OK;
 }

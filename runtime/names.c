@@ -57,6 +57,7 @@ const char *clt_dtype_name(clt_dtype dtype)
     case CLT_DTYPE_F16: return "f16";
     case CLT_DTYPE_BF16: return "bf16";
     case CLT_DTYPE_I32: return "i32";
+    case CLT_DTYPE_U8: return "u8";
     }
     return "?";
 }
@@ -68,6 +69,7 @@ size_t clt_dtype_size(clt_dtype dtype)
     case CLT_DTYPE_I32: return 4;
     case CLT_DTYPE_F16:
     case CLT_DTYPE_BF16: return 2;
+    case CLT_DTYPE_U8: return 1;
     }
     return 0;
 }

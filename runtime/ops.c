@@ -14,6 +14,7 @@
 #define I32 (1u << CLT_DTYPE_I32)
 #define HALVES ((1u << CLT_DTYPE_F16) | (1u << CLT_DTYPE_BF16))
 #define FLT (F32 | HALVES)
+#define U8 (1u << CLT_DTYPE_U8)
 #define IN CLT_ARG_IN
 #define OUT CLT_ARG_OUT
 #define INOUT CLT_ARG_INOUT
@@ -129,6 +130,44 @@ static const struct clt_op_desc op_table[CLT_OP_COUNT] = {
         TENSOR(sqnorm, x, IN, false, FLT, 1, 4),
         TENSOR(sqnorm, norm, INOUT, false, F32, 1, 1),
     }, true, clt_check_sqnorm},
+    [CLT_OP_ADAMW] = {"adamw", 8, {
+        TENSOR(adamw, param, INOUT, false, F32, 1, 1),
+        TENSOR(adamw, grad, IN, false, FLT, 1, 1),
+        TENSOR(adamw, m, INOUT, false, F32 | U8, 1, 1),
+        TENSOR(adamw, v, INOUT, false, F32 | U8, 1, 1),
+        TENSOR(adamw, m_absmax, INOUT, true, F32, 1, 1),
+        TENSOR(adamw, v_absmax, INOUT, true, F32, 1, 1),
+        TENSOR(adamw, param_copy, OUT, true, FLT, 1, 1),
+        TENSOR(adamw, gate, IN, true, F32, 1, 1),
+    }, false, clt_check_adamw},
+    [CLT_OP_SGD] = {"sgd", 6, {
+        TENSOR(sgd, param, INOUT, false, F32, 1, 1),
+        TENSOR(sgd, grad, IN, false, FLT, 1, 1),
+        TENSOR(sgd, momentum, INOUT, true, F32 | U8, 1, 1),
+        TENSOR(sgd, momentum_absmax, INOUT, true, F32, 1, 1),
+        TENSOR(sgd, param_copy, OUT, true, FLT, 1, 1),
+        TENSOR(sgd, gate, IN, true, F32, 1, 1),
+    }, false, clt_check_sgd},
+    [CLT_OP_LAMB] = {"lamb", 8, {
+        TENSOR(lamb, param, INOUT, false, F32, 1, 1),
+        TENSOR(lamb, grad, IN, false, FLT, 1, 1),
+        TENSOR(lamb, m, INOUT, false, F32 | U8, 1, 1),
+        TENSOR(lamb, v, INOUT, false, F32 | U8, 1, 1),
+        TENSOR(lamb, m_absmax, INOUT, true, F32, 1, 1),
+        TENSOR(lamb, v_absmax, INOUT, true, F32, 1, 1),
+        TENSOR(lamb, param_copy, OUT, true, FLT, 1, 1),
+        TENSOR(lamb, gate, IN, true, F32, 1, 1),
+    }, false, clt_check_lamb},
+    [CLT_OP_QUANTIZE8] = {"quantize8", 3, {
+        TENSOR(quantize8, x, IN, false, F32, 1, 1),
+        TENSOR(quantize8, codes, OUT, false, U8, 1, 1),
+        TENSOR(quantize8, absmax, OUT, false, F32, 1, 1),
+    }, false, clt_check_quantize8},
+    [CLT_OP_DEQUANTIZE8] = {"dequantize8", 3, {
+        TENSOR(dequantize8, codes, IN, false, U8, 1, 1),
+        TENSOR(dequantize8, absmax, IN, false, F32, 1, 1),
+        TENSOR(dequantize8, x, OUT, false, F32, 1, 1),
+    }, false, clt_check_dequantize8},
 };
 
 const struct clt_op_desc *clt_op_desc_of(clt_op_kind kind)

@@ -75,5 +75,13 @@ clt_status clt_check_scale(const clt_op *op);
 clt_status clt_check_bias_add(const clt_op *op);
 clt_status clt_check_bias_grad(const clt_op *op);
 clt_status clt_check_sqnorm(const clt_op *op);
+clt_status clt_check_adamw(const clt_op *op);
+clt_status clt_check_sgd(const clt_op *op);
+clt_status clt_check_lamb(const clt_op *op);
+clt_status clt_check_quantize8(const clt_op *op);
+clt_status clt_check_dequantize8(const clt_op *op);
+
+/* The q8 block size an op's `block` field means (0: the default). */
+int64_t clt_q8_block_of(int32_t block);
 
 #endif

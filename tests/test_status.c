@@ -112,11 +112,13 @@ static void enum_names(void **state)
     assert_string_equal(clt_dtype_name(CLT_DTYPE_F16), "f16");
     assert_string_equal(clt_dtype_name(CLT_DTYPE_BF16), "bf16");
     assert_string_equal(clt_dtype_name(CLT_DTYPE_I32), "i32");
+    assert_string_equal(clt_dtype_name(CLT_DTYPE_U8), "u8");
     assert_string_equal(clt_dtype_name((clt_dtype)CLT_DTYPE_COUNT), "?");
     assert_int_equal(clt_dtype_size(CLT_DTYPE_F32), 4);
     assert_int_equal(clt_dtype_size(CLT_DTYPE_F16), 2);
     assert_int_equal(clt_dtype_size(CLT_DTYPE_BF16), 2);
     assert_int_equal(clt_dtype_size(CLT_DTYPE_I32), 4);
+    assert_int_equal(clt_dtype_size(CLT_DTYPE_U8), 1);
     assert_int_equal(clt_dtype_size((clt_dtype)CLT_DTYPE_COUNT), 0);
     assert_int_equal(clt_dtype_size((clt_dtype)-1), 0);
 

@@ -170,6 +170,12 @@ static clt_status host_run(struct clt_dev *dev, const clt_op *op, struct clt_dev
     case CLT_OP_EMBEDDING_FWD:
     case CLT_OP_EMBEDDING_BWD:
         return clt_host_embedding(dev, op);
+    case CLT_OP_ADAMW:
+    case CLT_OP_SGD:
+    case CLT_OP_LAMB:
+    case CLT_OP_QUANTIZE8:
+    case CLT_OP_DEQUANTIZE8:
+        return clt_host_optim(dev, op);
     }
     return clt_fail(CLT_ERR_UNSUPPORTED, "host: op %s is not implemented", clt_op_name(op->kind));
 }

@@ -26,5 +26,7 @@ clt_status clt_host_rows(struct clt_dev *dev, const clt_op *op);        /* SOFTM
 clt_status clt_host_elementwise(struct clt_dev *dev, const clt_op *op); /* GELU_*, ADD,
                                                          SCALE, BIAS_*, SQNORM */
 clt_status clt_host_embedding(struct clt_dev *dev, const clt_op *op);   /* EMBEDDING_* */
+clt_status clt_host_optim(struct clt_dev *dev, const clt_op *op);       /* ADAMW, SGD,
+                                                         LAMB, QUANTIZE8, DEQUANTIZE8 */
 
 #endif

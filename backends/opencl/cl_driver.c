@@ -585,6 +585,12 @@ static bool cl_supports(struct clt_dev *base, const clt_op *op)
     case CLT_OP_EMBEDDING_FWD:
     case CLT_OP_EMBEDDING_BWD:
         return clt_cl_embedding_supports(dev, op);
+    case CLT_OP_ADAMW:
+    case CLT_OP_SGD:
+    case CLT_OP_LAMB:
+    case CLT_OP_QUANTIZE8:
+    case CLT_OP_DEQUANTIZE8:
+        return false; /* no kernels yet: the runtime runs them on the host */
     }
     return false;
 }

@@ -12,7 +12,7 @@ extern "C" {
 #endif
 
 /* Converts n contiguous elements of src_dtype at src into dst_dtype at dst: f32, f16 or
- * bf16 (i32 is refused). The two ranges must not overlap unless dst == src and the
+ * bf16 (i32 and u8 are refused). The two ranges must not overlap unless dst == src and the
  * dtypes have the same size. */
 CLT_API clt_status clt_convert(clt_dtype dst_dtype, void *dst, clt_dtype src_dtype,
                                const void *src, size_t n);

@@ -32,9 +32,14 @@ typedef enum clt_op_kind {
     CLT_OP_BIAS_ADD,
     CLT_OP_BIAS_GRAD,
     CLT_OP_SQNORM,
+    CLT_OP_ADAMW,
+    CLT_OP_SGD,
+    CLT_OP_LAMB,
+    CLT_OP_QUANTIZE8,
+    CLT_OP_DEQUANTIZE8,
 } clt_op_kind;
 
-#define CLT_OP_COUNT 18
+#define CLT_OP_COUNT 23
 
 /* Conventions shared by the ops below.
  * - "Rows": a rank-2 tensor (rows, n) whose rows are contiguous (last stride 1) and
@@ -217,6 +222,81 @@ typedef struct clt_sqnorm_args {
     bool accumulate;
 } clt_sqnorm_args;
 
+/* ---- optimizer steps ------------------------------------------------------------------
+ * One fused pass per tensor (LAMB: two, for its trust ratio): read the gradient and the
+ * state, update the f32 master parameter and the state in place, and optionally write a
+ * rounded copy of the updated parameter (the device working copy in offloaded training).
+ * Every tensor is rank 1 and contiguous; a range of a larger tensor is a descriptor with
+ * an offset (with q8 states the range starts on a block boundary).
+ *
+ * States are f32, or q8: u8 codes into the 256-value dynamic map (signed for first
+ * moments and momentum, unsigned for second moments) with one f32 absmax per block of
+ * `block` elements (Dettmers et al.); each block is dequantized, updated and requantized
+ * in the same pass. bitsandbytes keeps tensors under CLT_Q8_MIN_ELEMENTS in f32, and so
+ * should callers. */
+#define CLT_Q8_MIN_ELEMENTS 4096
+#define CLT_Q8_DEFAULT_BLOCK 256
+
+typedef struct clt_optim_hparams {
+    float lr;            /* learning rate: finite, >= 0 */
+    float beta1, beta2;  /* moment decay rates in [0, 1); SGD's momentum is beta1 */
+    float eps;           /* AdamW, LAMB: finite, > 0 */
+    float weight_decay;  /* AdamW, LAMB: decoupled, p -= lr·wd·p; SGD: g += wd·p */
+    bool nesterov;       /* SGD */
+    int64_t step;        /* the step taken, from 1: AdamW's and LAMB's bias correction */
+    float grad_scale;    /* gradients are multiplied by it first (clipping, 1/loss scale) */
+} clt_optim_hparams;
+
+/* AdamW: m = β1·m + (1−β1)·g; v = β2·v + (1−β2)·g²; p -= lr·(m̂/(sqrt(v̂)+eps) + wd·p),
+ * with m̂ = m/(1−β1^step), v̂ = v/(1−β2^step), g = grad_scale·grad.
+ * param (n,) f32; grad (n,) f32, f16 or bf16; m, v (n,) f32, or u8 codes with m_absmax,
+ * v_absmax (ceil(n/block),) f32; param_copy optional (n,) f32, f16 or bf16; gate
+ * optional (1,) f32: when it holds inf or NaN (pass the gradients' sqnorm) the step
+ * changes nothing — a step with overflowed gradients is skipped without a host round
+ * trip, and the caller, which holds the gate, reports it. block: elements per absmax with
+ * u8 states, 0 for CLT_Q8_DEFAULT_BLOCK. */
+typedef struct clt_adamw_args {
+    clt_tensor param, grad;
+    clt_tensor m, v;
+    clt_tensor m_absmax, v_absmax;
+    clt_tensor param_copy;
+    clt_tensor gate;
+    clt_optim_hparams h;
+    int32_t block;
+} clt_adamw_args;
+
+/* SGD with momentum: g = grad_scale·grad + wd·p; with momentum (beta1 > 0, tensor
+ * given) buf = β1·buf + g and the step is buf (nesterov: g + β1·buf); p -= lr·step.
+ * momentum optional: f32, or u8 codes with momentum_absmax. Other tensors as AdamW. */
+typedef struct clt_sgd_args {
+    clt_tensor param, grad;
+    clt_tensor momentum, momentum_absmax;
+    clt_tensor param_copy;
+    clt_tensor gate;
+    clt_optim_hparams h;
+    int32_t block;
+} clt_sgd_args;
+
+/* LAMB: the AdamW update u = m̂/(sqrt(v̂)+eps) + wd·p, scaled per tensor by the trust
+ * ratio ‖p‖/‖u‖ (1 when either norm is 0): p -= lr·(‖p‖/‖u‖)·u. Tensors as AdamW. */
+typedef clt_adamw_args clt_lamb_args;
+
+/* Block-wise 8-bit quantization: codes, absmax = q8(x) with the signed or unsigned map.
+ * x (n,) f32; codes (n,) u8; absmax (ceil(n/block),) f32. A block holding inf or NaN gets
+ * absmax NaN (it dequantizes to NaN). */
+typedef struct clt_quantize8_args {
+    clt_tensor x, codes, absmax;
+    bool is_signed;
+    int32_t block;
+} clt_quantize8_args;
+
+/* x = map[codes]·absmax, the inverse. */
+typedef struct clt_dequantize8_args {
+    clt_tensor codes, absmax, x;
+    bool is_signed;
+    int32_t block;
+} clt_dequantize8_args;
+
 typedef struct clt_op {
     clt_op_kind kind;
     union {
@@ -238,6 +318,11 @@ typedef struct clt_op {
         clt_bias_add_args bias_add;
         clt_bias_grad_args bias_grad;
         clt_sqnorm_args sqnorm;
+        clt_adamw_args adamw;
+        clt_sgd_args sgd;
+        clt_lamb_args lamb;
+        clt_quantize8_args quantize8;
+        clt_dequantize8_args dequantize8;
         unsigned char reserved_[2048]; /* room for later ops without an ABI break */
     } u;
 } clt_op;
@@ -254,8 +339,9 @@ CLT_API clt_status clt_op_from_name(const char *name, clt_op_kind *out);
  * otherwise see buffer.h for events. */
 CLT_API clt_status clt_op_run(clt_context *ctx, const clt_op *op, clt_event **done);
 
-/* Whether the context's device runs ops of this kind with this storage dtype itself
- * (true) or would fall back to the host (false). */
+/* Whether the context's device runs ops of this kind with this storage dtype (f32, f16
+ * or bf16, in the op's tensors that take it) itself (true) or would fall back to the
+ * host (false). False for i32 and u8, which hold indices and codes. */
 CLT_API clt_status clt_op_supported(clt_context *ctx, clt_op_kind kind, clt_dtype dtype,
                                     bool *out);
 

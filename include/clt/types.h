@@ -33,26 +33,28 @@ typedef enum clt_tier {
 
 #define CLT_TIER_COUNT 4
 
-/* Storage types. Arithmetic is always f32. I32 holds indices (token ids, targets),
- * never values that ops compute with. */
+/* Storage types. Arithmetic is always f32. I32 holds indices (token ids, targets) and
+ * U8 the codes of block-wise quantized optimizer states, never values ops compute with
+ * directly. */
 typedef enum clt_dtype {
     CLT_DTYPE_F32 = 0,
     CLT_DTYPE_F16 = 1,  /* IEEE binary16 */
     CLT_DTYPE_BF16 = 2, /* the top 16 bits of an f32 */
     CLT_DTYPE_I32 = 3,  /* signed 32-bit integer */
+    CLT_DTYPE_U8 = 4,   /* byte codes of 8-bit quantized states (one f32 absmax per block) */
 } clt_dtype;
 
-#define CLT_DTYPE_COUNT 4
+#define CLT_DTYPE_COUNT 5
 /* The dtypes values are stored in, 0 .. CLT_FLOAT_DTYPE_COUNT - 1: f32, f16, bf16. */
 #define CLT_FLOAT_DTYPE_COUNT 3
 
 /* "DEVICE", "HOST_PINNED", "HOST", "NVME"; "?" for an unknown value. */
 CLT_API const char *clt_tier_name(clt_tier tier);
 
-/* "f32", "f16", "bf16", "i32"; "?" for an unknown value. */
+/* "f32", "f16", "bf16", "i32", "u8"; "?" for an unknown value. */
 CLT_API const char *clt_dtype_name(clt_dtype dtype);
 
-/* Bytes per element: 4 or 2; 0 for an unknown value. */
+/* Bytes per element: 4, 2 or 1; 0 for an unknown value. */
 CLT_API size_t clt_dtype_size(clt_dtype dtype);
 
 #ifdef __cplusplus
