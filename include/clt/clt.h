@@ -8,6 +8,7 @@
 #define CLT_CLT_H
 
 #include "clt/buffer.h"
+#include "clt/checkpoint.h"
 #include "clt/context.h"
 #include "clt/convert.h"
 #include "clt/device.h"
