@@ -7,7 +7,8 @@
  *                  [--seq T]... [--causal|--no-causal]
  *   clt-bench softmax [--device D] [--json] [--quick] [--repeat N]
  *                  [--dtype f32|f16|bf16|all] [--shape NxV]... [--rows N --cols V]
- *   clt-bench optim|offload   (not available yet in this version)
+ *   clt-bench optim [--device D] [--json] [--quick] [--repeat N] [--params N]
+ *   clt-bench offload   (not available yet in this version)
  *
  * gemm measures clt_gemm on the device, CLBlast on the same OpenCL device and CBLAS
  * (OpenBLAS) on the host, on square and transformer shapes, in f32, f16 and bf16
@@ -27,6 +28,7 @@
 
 #include "bench/bench_attention.h"
 #include "bench/bench_gemm.h"
+#include "bench/bench_optim.h"
 #include "bench/bench_report.h"
 #include "bench/bench_softmax.h"
 #include "common/args.h"
@@ -121,7 +123,7 @@ static int main_gemm(int argc, char **argv)
     }
     if (strcmp(bench, "gemm") != 0) {
         fprintf(stderr, "clt-bench: '%s' is not available yet in this version "
-                        "(gemm, attention and softmax are)\n", bench);
+                        "(gemm, attention, softmax and optim are)\n", bench);
         return 2;
     }
 
@@ -413,9 +415,56 @@ static int main_softmax(int argc, char **argv, int skip)
     return rc;
 }
 
+#define OPTIM_DEFAULT_PARAMS 50000000
+#define OPTIM_QUICK_PARAMS 1000000
+#define OPTIM_MAX_PARAMS (1LL << 31)
+
+static int main_optim(int argc, char **argv, int skip)
+{
+    static const char synopsis[] =
+        "optim [--device D] [--json] [--quick] [--repeat N] [--params N]\n"
+        "Measures clt's host AdamW (f32 and 8-bit states, all threads) against a triad\n"
+        "moving the same 28 bytes per parameter (the memory roofline) and a single-thread\n"
+        "scalar loop, and the device's AdamW, interleaved: medians, Gparam/s, fractions.";
+    common_flags c = {.dtype = "f32", .repeat = DEFAULT_REPEAT};
+    int64_t params = INT64_MIN; /* not given */
+    const args_option options[] = {
+        {"--device", ARGS_STRING, &c.device, "D", "device for the device rows (see clt-info)"},
+        {"--json", ARGS_FLAG, &c.json, NULL, "write one JSON document to stdout"},
+        {"--quick", ARGS_FLAG, &c.quick, NULL, "1M parameters unless --params is given"},
+        {"--repeat", ARGS_INT, &c.repeat, "N", "timed rounds (default 5)"},
+        {"--params", ARGS_INT, &params, "N", "parameters per tensor (default 50M)"},
+        HELP_OPTION(c),
+    };
+    const int n_options = (int)(sizeof options / sizeof options[0]);
+    int rc = parse_op_flags(synopsis, options, n_options, &c, argc, argv, skip);
+    if (rc >= 0)
+        return rc;
+    if (params != INT64_MIN && !check_range("--params", params, 1, OPTIM_MAX_PARAMS)) {
+        print_op_usage(stderr, synopsis, options, n_options);
+        return 2;
+    }
+    optim_bench_opts opts = {
+        .device = c.device,
+        .params = params != INT64_MIN ? params : c.quick ? OPTIM_QUICK_PARAMS : OPTIM_DEFAULT_PARAMS,
+        .repeat = c.repeat_checked,
+    };
+    optim_report *report = calloc(1, sizeof *report);
+    if (!report) {
+        fprintf(stderr, "clt-bench: out of memory\n");
+        return 1;
+    }
+    rc = bench_optim_run(&opts, report);
+    bench_optim_text(report, c.json ? stderr : stdout);
+    if (c.json && !bench_optim_json(report, stdout))
+        rc = json_failed();
+    free(report);
+    return rc;
+}
+
 /* ---- dispatch ------------------------------------------------------------------------ */
 
-/* attention and softmax have options of their own, so their name is looked for before
+/* attention, softmax and optim have options of their own, so their name is looked for before
  * any parsing, wherever it stands; everything else goes the way gemm always went. */
 int main(int argc, char **argv)
 {
@@ -426,6 +475,8 @@ int main(int argc, char **argv)
             return main_attention(argc, argv, i);
         if (strcmp(argv[i], "softmax") == 0)
             return main_softmax(argc, argv, i);
+        if (strcmp(argv[i], "optim") == 0)
+            return main_optim(argc, argv, i);
     }
     return main_gemm(argc, argv);
 }

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "backends/host/host_driver.h"
+#include "backends/host/host_threads.h"
 #include "runtime/buffer.h"
 #include "runtime/error.h"
 #include "runtime/ops.h"
@@ -76,7 +77,13 @@ static clt_status host_open(int index, const clt_device_opts *opts, struct clt_d
     return CLT_OK;
 }
 
-static void host_close(struct clt_dev *dev) { free(dev); }
+/* dev->impl is the device's thread pool, when an op has created it
+ * (clt_host_dev_pool). */
+static void host_close(struct clt_dev *dev)
+{
+    clt_host_pool_destroy(dev->impl);
+    free(dev);
+}
 
 static clt_status host_alloc(struct clt_dev *dev, size_t size, clt_tier tier,
                              struct clt_mem **out)

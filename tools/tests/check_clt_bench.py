@@ -14,6 +14,9 @@ attention-json  `attention` on a tiny problem, f32/f16/bf16, on the host: one JS
 softmax-json    `softmax` on two tiny shapes, in every dtype on the host, then in f32 on
                 an OpenCL device where one opens: two-pass, three-pass and the copy
                 measured, GB/s and ratios, and the f32 checks passing.
+optim-json      `optim` on 100k parameters on the host: host AdamW f32/q8, the triad and
+                the scalar loop measured with fractions of the roofline; device rows
+                skipped; q8 state bytes 2.03125 per parameter.
 usage-error     an unknown benchmark, an unknown flag, a bad --shape, --seq, --dim,
                 --rows/--cols or --causal/--no-causal exit 2 naming what was wrong; a
                 benchmark of a later version exits 2 saying it is not available yet.
@@ -178,6 +181,34 @@ def check_softmax_json(binary):
         print(f"ok: softmax on {doc['device']['device_name']}")
 
 
+def check_optim_json(binary):
+    """optim on 100k parameters, device rows skipped (the host): host AdamW f32 and q8,
+    the triad and the scalar loop measured; fractions of the roofline; q8 state bytes."""
+    result = run(binary, "optim", "--device", "host", "--params", "100000", "--repeat", "2",
+                 "--json")
+    if result.returncode != 0:
+        fail("clt-bench optim --json did not exit 0", result)
+    doc = load_document(result, "optim")
+    for key in ("tool", "benchmark", "device", "params", "rows", "of_roofline",
+                "speedup_over_scalar", "q8_state_bytes_per_param", "error"):
+        if key not in doc:
+            fail(f"top-level key {key!r} missing", result)
+    if doc["benchmark"] != "optim" or doc["params"] != 100000 or doc["error"] is not None:
+        fail("wrong benchmark, parameter count or an error", result)
+    for name in ("host_adamw_f32", "triad_28B", "scalar_1thread", "host_adamw_q8"):
+        r = doc["rows"][name]
+        if not r["ran"] or not r["gparams_per_s"] or r["gparams_per_s"] <= 0:
+            fail(f"{name} did not run or has no rate", result)
+        if not doc["of_roofline"][name] or doc["of_roofline"][name] <= 0:
+            fail(f"{name} has no fraction of the roofline", result)
+    for name in ("device_adamw_f32", "device_adamw_q8"):
+        if doc["rows"][name]["ran"] or "skipped" not in doc["rows"][name]["note"]:
+            fail(f"{name} should be skipped on the host", result)
+    if abs(doc["q8_state_bytes_per_param"] - 2.03125) > 1e-9:
+        fail("q8 state bytes per parameter should be 2 + 8/256", result)
+    print("ok: optim JSON document")
+
+
 def expect_usage_error(binary, args, must_name):
     result = run(binary, *args)
     if result.returncode != 2:
@@ -194,7 +225,8 @@ def check_usage_error(binary):
     expect_usage_error(binary, ["gemm", "--shape", "12x"], "--shape")
     expect_usage_error(binary, ["gemm", "--dtype", "f64"], "--dtype")
     expect_usage_error(binary, ["gemm", "--repeat", "0"], "--repeat")
-    expect_usage_error(binary, ["optim"], "not available yet")
+    expect_usage_error(binary, ["offload"], "not available yet")
+    expect_usage_error(binary, ["optim", "--params", "0"], "--params")
     expect_usage_error(binary, ["attention", "--seq", "0"], "--seq")
     expect_usage_error(binary, ["attention", "--seq", "12x"], "--seq")
     expect_usage_error(binary, ["attention", "--dim", "0"], "--dim")
@@ -212,7 +244,8 @@ def check_usage_error(binary):
 
 def main():
     checks = {"json": check_json, "attention-json": check_attention_json,
-              "softmax-json": check_softmax_json, "usage-error": check_usage_error}
+              "softmax-json": check_softmax_json, "usage-error": check_usage_error,
+              "optim-json": check_optim_json}
     if len(sys.argv) != 3 or sys.argv[1] not in checks:
         print(__doc__, file=sys.stderr)
         return 2
