@@ -590,7 +590,7 @@ static bool cl_supports(struct clt_dev *base, const clt_op *op)
     case CLT_OP_LAMB:
     case CLT_OP_QUANTIZE8:
     case CLT_OP_DEQUANTIZE8:
-        return false; /* no kernels yet: the runtime runs them on the host */
+        return clt_cl_optim_supports(dev, op);
     }
     return false;
 }
@@ -630,6 +630,13 @@ static clt_status cl_run(struct clt_dev *base, const clt_op *op, struct clt_dev_
     case CLT_OP_EMBEDDING_FWD:
     case CLT_OP_EMBEDDING_BWD:
         status = clt_cl_embedding_enqueue(dev, op, &event);
+        break;
+    case CLT_OP_ADAMW:
+    case CLT_OP_SGD:
+    case CLT_OP_LAMB:
+    case CLT_OP_QUANTIZE8:
+    case CLT_OP_DEQUANTIZE8:
+        status = clt_cl_optim_enqueue(dev, op, &event);
         break;
     default:
         return clt_fail(CLT_ERR_UNSUPPORTED, "%s: op '%s' is not implemented", dev->label,

@@ -235,6 +235,16 @@ clt_status clt_cl_elementwise_enqueue(struct clt_cl_device *dev, const clt_op *o
 clt_status clt_cl_embedding_enqueue(struct clt_cl_device *dev, const clt_op *op,
                                     cl_event *event);
 
+/* ---- cl_optim.c: AdamW, SGD, LAMB (f32 or q8 states) and the 8-bit codecs ----------- */
+
+/* Whether kernels_cl/optim.cl runs this op: every case but AdamW/LAMB with one state f32
+ * and the other q8 (left to the host). From kinds and dtypes alone. */
+bool clt_cl_optim_supports(const struct clt_cl_device *dev, const clt_op *op);
+
+/* Enqueues a validated, supported optimizer or codec op; *event is the last kernel's
+ * event (the caller owns it). */
+clt_status clt_cl_optim_enqueue(struct clt_cl_device *dev, const clt_op *op, cl_event *event);
+
 /* ---- cl_elementwise_launch.c: what the elementwise and embedding families share ---- */
 
 /* Launch parameters of kernels_cl/elementwise.cl and embedding.cl, from a small table

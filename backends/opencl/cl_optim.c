@@ -1,0 +1,425 @@
+/* The optimizer steps and the 8-bit codecs on OpenCL (kernels_cl/optim.cl): AdamW, SGD
+ * and LAMB with f32 or q8 states, quantize8 and dequantize8. One launch per step (LAMB:
+ * sums, trust ratio, apply); the host's optim_host.c is the oracle they are tested
+ * against (tests/test_optim_cl.c).
+ *
+ * Programs are built per (gradient dtype, param_copy dtype) with
+ * -cl-fp32-correctly-rounded-divide-sqrt where the device offers it, so that the
+ * divisions and square roots round as the host's do.
+ *
+ * The maps and their thresholds are computed once on the host (quant8.c, the same
+ * floats the host optimizer uses) and passed as a 4 KiB read-only buffer made per op:
+ * the device structure has no place to keep it, and the copy is small next to a step. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "backends/host/quant8.h"
+#include "backends/opencl/cl_internal.h"
+#include "runtime/ops.h"
+
+#define FILE_NAME "optim.cl"
+
+/* Table layout, as optim.cl reads it. */
+#define TABLE_FLOATS 1024
+#define TABLE_SIGNED 0
+#define TABLE_UNSIGNED 512
+#define TABLE_THR 256
+
+/* Work-groups of the grid-stride f32 kernels, at most: enough to fill a GPU's compute
+ * units several times, and a CPU's cores; fixed per device type, so LAMB's partial sums
+ * split the same way every run. */
+#define F32_GROUPS_GPU 4096
+#define F32_GROUPS_CPU 256
+
+#define MODE_ADAMW 0
+#define MODE_LAMB_SUMS 1
+#define MODE_LAMB_APPLY 2
+
+/* optim.cl's struct hparams, field for field. */
+struct cl_hparams {
+    cl_float lr, beta1, beta2, eps, wd, grad_scale;
+    cl_float one_minus_beta1, one_minus_beta2;
+    cl_float bc1, bc2;
+};
+
+static float table[TABLE_FLOATS];
+static pthread_once_t table_once = PTHREAD_ONCE_INIT;
+
+static void table_build(void)
+{
+    clt_q8_map_signed(table + TABLE_SIGNED);
+    clt_q8_thresholds(table + TABLE_SIGNED, table + TABLE_SIGNED + TABLE_THR);
+    clt_q8_map_unsigned(table + TABLE_UNSIGNED);
+    clt_q8_thresholds(table + TABLE_UNSIGNED, table + TABLE_UNSIGNED + TABLE_THR);
+}
+
+/* Bias correction 1 − β^step in double, rounded once: optim_host.c's. */
+static float bias_correction(float beta, int64_t step)
+{
+    return (float)(1.0 - pow((double)beta, (double)step));
+}
+
+static struct cl_hparams hparams_of(const clt_optim_hparams *h, bool adam)
+{
+    return (struct cl_hparams){
+        .lr = h->lr, .beta1 = h->beta1, .beta2 = h->beta2, .eps = h->eps,
+        .wd = h->weight_decay, .grad_scale = h->grad_scale,
+        .one_minus_beta1 = 1.0f - h->beta1, .one_minus_beta2 = 1.0f - h->beta2,
+        .bc1 = adam ? bias_correction(h->beta1, h->step) : 1.0f,
+        .bc2 = adam ? bias_correction(h->beta2, h->step) : 1.0f,
+    };
+}
+
+/* A tensor as the kernels take it: its cl_mem (NULL when absent) and element offset. */
+struct operand {
+    cl_mem buf;
+    cl_ulong off;
+};
+
+static struct operand operand_of(const clt_tensor *t)
+{
+    if (!t->buf)
+        return (struct operand){NULL, 0};
+    return (struct operand){clt_cl_buffer_of(t->buf), clt_cl_elem_offset(t)};
+}
+
+/* One op's launches: the program for its dtypes, the device's sizes, the table buffer
+ * and the scratch, released together. */
+struct launch {
+    struct clt_cl_device *dev;
+    cl_program program;
+    size_t wg;              /* work-items per group, a power of two */
+    size_t f32_groups;      /* cap of the grid-stride kernels */
+    cl_mem table;
+    cl_mem scratch;
+    size_t scratch_bytes;
+};
+
+static clt_status launch_open(struct clt_cl_device *dev, clt_dtype grad, clt_dtype copy,
+                              bool need_table, struct launch *L)
+{
+    memset(L, 0, sizeof *L);
+    L->dev = dev;
+    struct clt_cl_ew_params p;
+    clt_cl_ew_params_of(dev, &p);
+    L->wg = p.wg;
+    L->f32_groups = dev->info.type == CLT_DEVICE_TYPE_CPU ? F32_GROUPS_CPU : F32_GROUPS_GPU;
+
+    cl_device_fp_config fp = 0;
+    if (clGetDeviceInfo(dev->device, CL_DEVICE_SINGLE_FP_CONFIG, sizeof fp, &fp, NULL) !=
+        CL_SUCCESS)
+        fp = 0;
+    char options[128];
+    snprintf(options, sizeof options, "-DAB_DTYPE=%d -DC_DTYPE=%d%s", (int)grad, (int)copy,
+             (fp & CL_FP_CORRECTLY_ROUNDED_DIVIDE_SQRT)
+                 ? " -cl-fp32-correctly-rounded-divide-sqrt"
+                 : "");
+    clt_status status = clt_cl_program_get(dev, FILE_NAME, options, &L->program);
+    if (status != CLT_OK || !need_table)
+        return status;
+
+    pthread_once(&table_once, table_build);
+    status = clt_dev_reserve(&dev->base, sizeof table, "optim: q8 map table");
+    if (status != CLT_OK)
+        return status;
+    cl_int err = CL_SUCCESS;
+    L->table = clCreateBuffer(dev->context, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR,
+                              sizeof table, table, &err);
+    if (!L->table) {
+        clt_dev_release(&dev->base, sizeof table);
+        return clt_cl_fail(dev, err, CLT_ERR_OUT_OF_MEMORY, "clCreateBuffer(q8 map table)");
+    }
+    return CLT_OK;
+}
+
+/* OpenCL keeps released buffers alive until the kernels that use them finish. */
+static void launch_close(struct launch *L)
+{
+    if (L->table) {
+        clReleaseMemObject(L->table);
+        clt_dev_release(&L->dev->base, sizeof table);
+    }
+    clt_cl_ew_scratch_free(L->dev, L->scratch, L->scratch_bytes);
+}
+
+/* Runs kernel `name` over `groups` groups of `local` work-items. */
+static clt_status launch_run(struct launch *L, const char *name, const struct clt_cl_arg *args,
+                             size_t n_args, size_t groups, size_t local, cl_event *event)
+{
+    if (event)
+        *event = NULL;
+    struct clt_cl_device *dev = L->dev;
+    cl_int err = CL_SUCCESS;
+    cl_kernel kernel = clCreateKernel(L->program, name, &err);
+    if (!kernel)
+        return clt_cl_fail(dev, err, CLT_ERR_BUILD, "clCreateKernel(%s, %s)", name, FILE_NAME);
+    clt_status status = clt_cl_set_args(dev, kernel, name, args, n_args);
+    const size_t global = groups * local;
+    if (status == CLT_OK)
+        status = clt_cl_enqueue(dev, kernel, name, 1, &global, &local, event);
+    clReleaseKernel(kernel);
+    return status;
+}
+
+/* The largest power of two <= the kernel's limit and <= want, for a kernel that needs
+ * a power-of-two group (its trees). */
+static size_t local_size_for(struct launch *L, const char *name, size_t want)
+{
+    cl_int err = CL_SUCCESS;
+    size_t max = want;
+    cl_kernel kernel = clCreateKernel(L->program, name, &err);
+    if (kernel) {
+        if (clGetKernelWorkGroupInfo(kernel, L->dev->device, CL_KERNEL_WORK_GROUP_SIZE,
+                                     sizeof max, &max, NULL) != CL_SUCCESS)
+            max = want;
+        clReleaseKernel(kernel);
+    }
+    size_t local = 1;
+    while (local * 2 <= want && local * 2 <= max)
+        local *= 2;
+    return local;
+}
+
+/* Work-items per q8 block: the group size, or the block rounded up to a power of two
+ * when smaller (a block of 32 needs no 256 work-items). */
+static size_t q8_local(struct launch *L, const char *name, int64_t block)
+{
+    size_t want = 1;
+    while (want < L->wg && (int64_t)want < block)
+        want *= 2;
+    return local_size_for(L, name, want);
+}
+
+static size_t f32_groups(const struct launch *L, cl_ulong n, size_t local)
+{
+    const cl_ulong vectors = (n + 3) / 4;
+    cl_ulong groups = (vectors + local - 1) / local;
+    if (groups > L->f32_groups)
+        groups = L->f32_groups;
+    return groups < 1 ? 1 : (size_t)groups;
+}
+
+#define LOCAL_BYTES(n) CLT_CL_EW_LOCAL(n)
+#define N_ARGS(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---- AdamW and LAMB ----------------------------------------------------------------- */
+
+static clt_status adam_enqueue(struct clt_cl_device *dev, const clt_adamw_args *a, bool lamb,
+                               cl_event *event)
+{
+    const cl_ulong n = (cl_ulong)a->param.shape[0];
+    const bool q8 = a->m.dtype == CLT_DTYPE_U8;
+    const clt_dtype copy_dt = a->param_copy.buf ? a->param_copy.dtype : CLT_DTYPE_F32;
+    struct launch L;
+    clt_status status = launch_open(dev, a->grad.dtype, copy_dt, q8, &L);
+    if (status != CLT_OK)
+        goto done;
+
+    struct operand p = operand_of(&a->param), g = operand_of(&a->grad);
+    struct operand m = operand_of(&a->m), v = operand_of(&a->v);
+    struct operand ma = operand_of(&a->m_absmax), va = operand_of(&a->v_absmax);
+    struct operand copy = operand_of(&a->param_copy), gate = operand_of(&a->gate);
+    cl_int has_copy = copy.buf != NULL, has_gate = gate.buf != NULL;
+    struct cl_hparams h = hparams_of(&a->h, true);
+    const char *kernel = q8 ? "adam_q8" : "adam_f32";
+    const cl_ulong block = (cl_ulong)clt_q8_block_of(a->block);
+    const size_t local = q8 ? q8_local(&L, kernel, (int64_t)block)
+                            : local_size_for(&L, kernel, L.wg);
+    const size_t groups = q8 ? (size_t)((n + block - 1) / block) : f32_groups(&L, n, local);
+
+    if (lamb) { /* two partial sums per group, then the trust ratio */
+        status = clt_cl_ew_scratch(dev, (2 * groups + 1) * sizeof(cl_float),
+                                   "lamb: partial sums", &L.scratch);
+        if (status != CLT_OK)
+            goto done;
+        L.scratch_bytes = (2 * groups + 1) * sizeof(cl_float);
+    }
+    const int passes[2] = {lamb ? MODE_LAMB_SUMS : MODE_ADAMW, MODE_LAMB_APPLY};
+    for (int pass = 0; pass < (lamb ? 2 : 1) && status == CLT_OK; pass++) {
+        cl_int mode = passes[pass];
+        cl_event *ev = pass == (lamb ? 1 : 0) ? event : NULL;
+        if (q8) {
+            const size_t map_bytes = 256 * sizeof(cl_float), red_bytes = local * sizeof(cl_uint);
+            const struct clt_cl_arg args[] = {
+                CLT_CL_ARG(n),        CLT_CL_ARG(mode),       CLT_CL_ARG(block),
+                CLT_CL_ARG_MEM(p.buf), CLT_CL_ARG(p.off),     CLT_CL_ARG_MEM(g.buf),
+                CLT_CL_ARG(g.off),    CLT_CL_ARG_MEM(m.buf),  CLT_CL_ARG(m.off),
+                CLT_CL_ARG_MEM(ma.buf), CLT_CL_ARG(ma.off),   CLT_CL_ARG_MEM(v.buf),
+                CLT_CL_ARG(v.off),    CLT_CL_ARG_MEM(va.buf), CLT_CL_ARG(va.off),
+                CLT_CL_ARG_MEM(copy.buf), CLT_CL_ARG(copy.off), CLT_CL_ARG(has_copy),
+                CLT_CL_ARG_MEM(gate.buf), CLT_CL_ARG(gate.off), CLT_CL_ARG(has_gate),
+                CLT_CL_ARG_MEM(L.scratch), CLT_CL_ARG_MEM(L.table), CLT_CL_ARG(h),
+                LOCAL_BYTES(map_bytes), LOCAL_BYTES(map_bytes), LOCAL_BYTES(map_bytes),
+                LOCAL_BYTES(map_bytes), LOCAL_BYTES(red_bytes), LOCAL_BYTES(red_bytes),
+            };
+            status = launch_run(&L, kernel, args, N_ARGS(args), groups, local, ev);
+        } else {
+            const size_t sum_bytes = local * sizeof(cl_float);
+            const struct clt_cl_arg args[] = {
+                CLT_CL_ARG(n),        CLT_CL_ARG(mode),       CLT_CL_ARG_MEM(p.buf),
+                CLT_CL_ARG(p.off),    CLT_CL_ARG_MEM(g.buf),  CLT_CL_ARG(g.off),
+                CLT_CL_ARG_MEM(m.buf), CLT_CL_ARG(m.off),     CLT_CL_ARG_MEM(v.buf),
+                CLT_CL_ARG(v.off),    CLT_CL_ARG_MEM(copy.buf), CLT_CL_ARG(copy.off),
+                CLT_CL_ARG(has_copy), CLT_CL_ARG_MEM(gate.buf), CLT_CL_ARG(gate.off),
+                CLT_CL_ARG(has_gate), CLT_CL_ARG_MEM(L.scratch), CLT_CL_ARG(h),
+                LOCAL_BYTES(sum_bytes), LOCAL_BYTES(sum_bytes),
+            };
+            status = launch_run(&L, kernel, args, N_ARGS(args), groups, local, ev);
+        }
+        if (status == CLT_OK && lamb && pass == 0) {
+            cl_uint n_groups = (cl_uint)groups;
+            const size_t t_local = local_size_for(&L, "lamb_trust", L.wg);
+            const size_t sum_bytes = t_local * sizeof(cl_float);
+            const struct clt_cl_arg args[] = {
+                CLT_CL_ARG(n_groups), CLT_CL_ARG_MEM(L.scratch), CLT_CL_ARG_MEM(gate.buf),
+                CLT_CL_ARG(gate.off), CLT_CL_ARG(has_gate), LOCAL_BYTES(sum_bytes),
+                LOCAL_BYTES(sum_bytes),
+            };
+            status = launch_run(&L, "lamb_trust", args, N_ARGS(args), 1, t_local, NULL);
+        }
+    }
+done:
+    launch_close(&L);
+    return status;
+}
+
+/* ---- SGD ---------------------------------------------------------------------------- */
+
+static clt_status sgd_enqueue(struct clt_cl_device *dev, const clt_sgd_args *a, cl_event *event)
+{
+    const cl_ulong n = (cl_ulong)a->param.shape[0];
+    const bool q8 = a->momentum.buf && a->momentum.dtype == CLT_DTYPE_U8;
+    const clt_dtype copy_dt = a->param_copy.buf ? a->param_copy.dtype : CLT_DTYPE_F32;
+    struct launch L;
+    clt_status status = launch_open(dev, a->grad.dtype, copy_dt, q8, &L);
+    if (status != CLT_OK)
+        goto done;
+    struct operand p = operand_of(&a->param), g = operand_of(&a->grad);
+    struct operand b = operand_of(&a->momentum), ba = operand_of(&a->momentum_absmax);
+    struct operand copy = operand_of(&a->param_copy), gate = operand_of(&a->gate);
+    cl_int has_copy = copy.buf != NULL, has_gate = gate.buf != NULL;
+    cl_int has_buf = b.buf != NULL, nesterov = a->h.nesterov ? 1 : 0;
+    struct cl_hparams h = hparams_of(&a->h, false);
+    if (q8) {
+        const cl_ulong block = (cl_ulong)clt_q8_block_of(a->block);
+        const size_t local = q8_local(&L, "sgd_q8", (int64_t)block);
+        const size_t map_bytes = 256 * sizeof(cl_float), red_bytes = local * sizeof(cl_uint);
+        const struct clt_cl_arg args[] = {
+            CLT_CL_ARG(n),          CLT_CL_ARG(nesterov),  CLT_CL_ARG(block),
+            CLT_CL_ARG_MEM(p.buf),  CLT_CL_ARG(p.off),     CLT_CL_ARG_MEM(g.buf),
+            CLT_CL_ARG(g.off),      CLT_CL_ARG_MEM(b.buf), CLT_CL_ARG(b.off),
+            CLT_CL_ARG_MEM(ba.buf), CLT_CL_ARG(ba.off),    CLT_CL_ARG_MEM(copy.buf),
+            CLT_CL_ARG(copy.off),   CLT_CL_ARG(has_copy),  CLT_CL_ARG_MEM(gate.buf),
+            CLT_CL_ARG(gate.off),   CLT_CL_ARG(has_gate),  CLT_CL_ARG_MEM(L.table),
+            CLT_CL_ARG(h),          LOCAL_BYTES(map_bytes), LOCAL_BYTES(map_bytes),
+            LOCAL_BYTES(red_bytes), LOCAL_BYTES(red_bytes),
+        };
+        status = launch_run(&L, "sgd_q8", args, N_ARGS(args), (size_t)((n + block - 1) / block),
+                            local, event);
+    } else {
+        const size_t local = local_size_for(&L, "sgd_f32", L.wg);
+        const struct clt_cl_arg args[] = {
+            CLT_CL_ARG(n),         CLT_CL_ARG(has_buf),   CLT_CL_ARG(nesterov),
+            CLT_CL_ARG_MEM(p.buf), CLT_CL_ARG(p.off),     CLT_CL_ARG_MEM(g.buf),
+            CLT_CL_ARG(g.off),     CLT_CL_ARG_MEM(b.buf), CLT_CL_ARG(b.off),
+            CLT_CL_ARG_MEM(copy.buf), CLT_CL_ARG(copy.off), CLT_CL_ARG(has_copy),
+            CLT_CL_ARG_MEM(gate.buf), CLT_CL_ARG(gate.off), CLT_CL_ARG(has_gate),
+            CLT_CL_ARG(h),
+        };
+        status = launch_run(&L, "sgd_f32", args, N_ARGS(args), f32_groups(&L, n, local), local,
+                            event);
+    }
+done:
+    launch_close(&L);
+    return status;
+}
+
+/* ---- the codecs ----------------------------------------------------------------------- */
+
+static clt_status codec_enqueue(struct clt_cl_device *dev, const clt_op *op, cl_event *event)
+{
+    const bool quantize = op->kind == CLT_OP_QUANTIZE8;
+    const clt_tensor *x = quantize ? &op->u.quantize8.x : &op->u.dequantize8.x;
+    const clt_tensor *codes = quantize ? &op->u.quantize8.codes : &op->u.dequantize8.codes;
+    const clt_tensor *absmax = quantize ? &op->u.quantize8.absmax : &op->u.dequantize8.absmax;
+    const bool is_signed = quantize ? op->u.quantize8.is_signed : op->u.dequantize8.is_signed;
+    const cl_ulong block =
+        (cl_ulong)clt_q8_block_of(quantize ? op->u.quantize8.block : op->u.dequantize8.block);
+    const cl_ulong n = (cl_ulong)x->shape[0];
+    struct launch L;
+    clt_status status = launch_open(dev, CLT_DTYPE_F32, CLT_DTYPE_F32, true, &L);
+    if (status != CLT_OK)
+        goto done;
+    struct operand xo = operand_of(x), co = operand_of(codes), ao = operand_of(absmax);
+    cl_uint table_at = is_signed ? TABLE_SIGNED : TABLE_UNSIGNED;
+    if (quantize) {
+        const size_t local = q8_local(&L, "quantize8", (int64_t)block);
+        const size_t map_bytes = 256 * sizeof(cl_float), red_bytes = local * sizeof(cl_uint);
+        const struct clt_cl_arg args[] = {
+            CLT_CL_ARG(n),          CLT_CL_ARG(block),      CLT_CL_ARG(table_at),
+            CLT_CL_ARG_MEM(xo.buf), CLT_CL_ARG(xo.off),     CLT_CL_ARG_MEM(co.buf),
+            CLT_CL_ARG(co.off),     CLT_CL_ARG_MEM(ao.buf), CLT_CL_ARG(ao.off),
+            CLT_CL_ARG_MEM(L.table), LOCAL_BYTES(map_bytes), LOCAL_BYTES(map_bytes),
+            LOCAL_BYTES(red_bytes), LOCAL_BYTES(red_bytes),
+        };
+        status = launch_run(&L, "quantize8", args, N_ARGS(args),
+                            (size_t)((n + block - 1) / block), local, event);
+    } else {
+        const size_t local = local_size_for(&L, "dequantize8", L.wg);
+        cl_ulong groups = (n + local - 1) / local;
+        if (groups > L.f32_groups)
+            groups = L.f32_groups;
+        const struct clt_cl_arg args[] = {
+            CLT_CL_ARG(n),          CLT_CL_ARG(block),      CLT_CL_ARG(table_at),
+            CLT_CL_ARG_MEM(co.buf), CLT_CL_ARG(co.off),     CLT_CL_ARG_MEM(ao.buf),
+            CLT_CL_ARG(ao.off),     CLT_CL_ARG_MEM(xo.buf), CLT_CL_ARG(xo.off),
+            CLT_CL_ARG_MEM(L.table),
+        };
+        status = launch_run(&L, "dequantize8", args, N_ARGS(args), (size_t)groups, local, event);
+    }
+done:
+    launch_close(&L);
+    return status;
+}
+
+/* ---- the family's entries --------------------------------------------------------------- */
+
+bool clt_cl_optim_supports(const struct clt_cl_device *dev, const clt_op *op)
+{
+    (void)dev;
+    switch (op->kind) {
+    case CLT_OP_ADAMW:
+    case CLT_OP_LAMB: {
+        /* One state f32 and the other q8 is left to the host: the kernels walk both
+         * states the same way. */
+        const clt_adamw_args *a = op->kind == CLT_OP_ADAMW ? &op->u.adamw : &op->u.lamb;
+        return a->m.dtype == a->v.dtype;
+    }
+    case CLT_OP_SGD:
+    case CLT_OP_QUANTIZE8:
+    case CLT_OP_DEQUANTIZE8:
+        return true;
+    default:
+        return false;
+    }
+}
+
+clt_status clt_cl_optim_enqueue(struct clt_cl_device *dev, const clt_op *op, cl_event *event)
+{
+    *event = NULL;
+    switch (op->kind) {
+    case CLT_OP_ADAMW:
+        return adam_enqueue(dev, &op->u.adamw, false, event);
+    case CLT_OP_LAMB:
+        return adam_enqueue(dev, &op->u.lamb, true, event);
+    case CLT_OP_SGD:
+        return sgd_enqueue(dev, &op->u.sgd, event);
+    case CLT_OP_QUANTIZE8:
+    case CLT_OP_DEQUANTIZE8:
+        return codec_enqueue(dev, op, event);
+    default:
+        return clt_fail(CLT_ERR_INTERNAL, "%s: %s is not an optimizer op", dev->label,
+                        clt_op_name(op->kind));
+    }
+}
