@@ -32,6 +32,7 @@ struct state {
     uint8_t *codes;        /* q8: the codes and one absmax per block */
     float *absmax;
     float map[256];
+    float thr[255];        /* the map's thresholds, made once per op, not per block */
 };
 
 static void state_init(struct state *s, const clt_tensor *t, const clt_tensor *absmax,
@@ -50,6 +51,7 @@ static void state_init(struct state *s, const clt_tensor *t, const clt_tensor *a
         clt_q8_map_signed(s->map);
     else
         clt_q8_map_unsigned(s->map);
+    clt_q8_thresholds(s->map, s->thr);
 }
 
 /* The f32 values of elements [at, at + len), chunk number `c`: the tensor itself, or
@@ -69,7 +71,7 @@ static void state_store(const struct state *s, size_t at, size_t len, size_t c,
                         const float *values)
 {
     if (s->codes)
-        clt_q8_quantize(values, len, len, s->map, s->codes + at, s->absmax + c);
+        clt_q8_quantize_thr(values, len, len, s->thr, s->codes + at, s->absmax + c);
 }
 
 /* Whether the gate lets the step through: absent, or finite. */

@@ -166,9 +166,15 @@ static void codes_of(const float thr[255], const float *v, uint8_t *out, size_t 
 void clt_q8_quantize(const float *x, size_t n, size_t block, const float map[256],
                      uint8_t *codes, float *absmax)
 {
-    // x (n), codes (n), absmax (ceil(n / block))
     float thr[255];
     clt_q8_thresholds(map, thr);
+    clt_q8_quantize_thr(x, n, block, thr, codes, absmax);
+}
+
+void clt_q8_quantize_thr(const float *x, size_t n, size_t block, const float thr[255],
+                         uint8_t *codes, float *absmax)
+{
+    // x (n), codes (n), absmax (ceil(n / block))
     const uint8_t zero_code = clt_q8_code(thr, 0.0f);
 
     for (size_t b = 0, start = 0; start < n; b++, start += block) {

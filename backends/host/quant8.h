@@ -54,6 +54,11 @@ static inline uint8_t clt_q8_code(const float thr[255], float v)
 void clt_q8_quantize(const float *x, size_t n, size_t block, const float map[256],
                      uint8_t *codes, float *absmax);
 
+/* The same with the map's thresholds (clt_q8_thresholds) made beforehand: for callers
+ * that quantize one block at a time, so the 255 thresholds are not rebuilt per block. */
+void clt_q8_quantize_thr(const float *x, size_t n, size_t block, const float thr[255],
+                         uint8_t *codes, float *absmax);
+
 /* x[i] = map[codes[i]] · absmax[i / block]. codes (n), absmax (ceil(n / block)), x (n). */
 void clt_q8_dequantize(const uint8_t *codes, const float *absmax, size_t n, size_t block,
                        const float map[256], float *x);

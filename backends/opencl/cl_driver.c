@@ -294,6 +294,7 @@ static void cl_close(struct clt_dev *base)
     if (dev->queue)
         clFinish(dev->queue);
     clt_cl_gemm_release(dev);
+    clt_cl_optim_release(dev);
     clt_cl_programs_release(dev);
     if (dev->queue)
         clReleaseCommandQueue(dev->queue);

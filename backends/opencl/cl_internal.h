@@ -56,6 +56,10 @@ struct clt_cl_device {
     pthread_mutex_t scratch_lock;
     cl_mem scratch_a, scratch_b;
     size_t scratch_a_bytes, scratch_b_bytes;
+
+    /* The optimizer kernels' q8 maps and thresholds (cl_optim.c), uploaded on first use
+     * under scratch_lock and kept until close. */
+    cl_mem q8_table;
 };
 
 struct clt_cl_mem {
@@ -244,6 +248,9 @@ bool clt_cl_optim_supports(const struct clt_cl_device *dev, const clt_op *op);
 /* Enqueues a validated, supported optimizer or codec op; *event is the last kernel's
  * event (the caller owns it). */
 clt_status clt_cl_optim_enqueue(struct clt_cl_device *dev, const clt_op *op, cl_event *event);
+
+/* Releases the device's q8 table (at close). */
+void clt_cl_optim_release(struct clt_cl_device *dev);
 
 /* ---- cl_elementwise_launch.c: what the elementwise and embedding families share ---- */
 

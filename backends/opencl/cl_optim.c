@@ -43,15 +43,40 @@ struct cl_hparams {
     cl_float bc1, bc2;
 };
 
-static float table[TABLE_FLOATS];
-static pthread_once_t table_once = PTHREAD_ONCE_INIT;
-
-static void table_build(void)
+/* The device's table, made on its first q8 op: the signed and unsigned maps with their
+ * thresholds, which the kernels copy into local memory. */
+static clt_status q8_table_of(struct clt_cl_device *dev, cl_mem *out)
 {
-    clt_q8_map_signed(table + TABLE_SIGNED);
-    clt_q8_thresholds(table + TABLE_SIGNED, table + TABLE_SIGNED + TABLE_THR);
-    clt_q8_map_unsigned(table + TABLE_UNSIGNED);
-    clt_q8_thresholds(table + TABLE_UNSIGNED, table + TABLE_UNSIGNED + TABLE_THR);
+    clt_status status = CLT_OK;
+    pthread_mutex_lock(&dev->scratch_lock);
+    if (!dev->q8_table) {
+        float table[TABLE_FLOATS];
+        clt_q8_map_signed(table + TABLE_SIGNED);
+        clt_q8_thresholds(table + TABLE_SIGNED, table + TABLE_SIGNED + TABLE_THR);
+        clt_q8_map_unsigned(table + TABLE_UNSIGNED);
+        clt_q8_thresholds(table + TABLE_UNSIGNED, table + TABLE_UNSIGNED + TABLE_THR);
+        status = clt_dev_reserve(&dev->base, sizeof table, "optim: q8 map table");
+        cl_int err = CL_SUCCESS;
+        if (status == CLT_OK)
+            dev->q8_table = clCreateBuffer(dev->context, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR,
+                                           sizeof table, table, &err);
+        if (status == CLT_OK && !dev->q8_table) {
+            clt_dev_release(&dev->base, sizeof table);
+            status = clt_cl_fail(dev, err, CLT_ERR_OUT_OF_MEMORY, "clCreateBuffer(q8 map table)");
+        }
+    }
+    *out = dev->q8_table;
+    pthread_mutex_unlock(&dev->scratch_lock);
+    return status;
+}
+
+void clt_cl_optim_release(struct clt_cl_device *dev)
+{
+    if (!dev->q8_table)
+        return;
+    clReleaseMemObject(dev->q8_table);
+    clt_dev_release(&dev->base, TABLE_FLOATS * sizeof(float));
+    dev->q8_table = NULL;
 }
 
 /* Bias correction 1 − β^step in double, rounded once: optim_host.c's. */
@@ -84,14 +109,14 @@ static struct operand operand_of(const clt_tensor *t)
     return (struct operand){clt_cl_buffer_of(t->buf), clt_cl_elem_offset(t)};
 }
 
-/* One op's launches: the program for its dtypes, the device's sizes, the table buffer
- * and the scratch, released together. */
+/* One op's launches: the program for its dtypes, the device's sizes, the device's table
+ * (not owned) and the scratch, released together. */
 struct launch {
     struct clt_cl_device *dev;
     cl_program program;
     size_t wg;              /* work-items per group, a power of two */
     size_t f32_groups;      /* cap of the grid-stride kernels */
-    cl_mem table;
+    cl_mem table;           /* the device's, not owned */
     cl_mem scratch;
     size_t scratch_bytes;
 };
@@ -119,27 +144,12 @@ static clt_status launch_open(struct clt_cl_device *dev, clt_dtype grad, clt_dty
     if (status != CLT_OK || !need_table)
         return status;
 
-    pthread_once(&table_once, table_build);
-    status = clt_dev_reserve(&dev->base, sizeof table, "optim: q8 map table");
-    if (status != CLT_OK)
-        return status;
-    cl_int err = CL_SUCCESS;
-    L->table = clCreateBuffer(dev->context, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR,
-                              sizeof table, table, &err);
-    if (!L->table) {
-        clt_dev_release(&dev->base, sizeof table);
-        return clt_cl_fail(dev, err, CLT_ERR_OUT_OF_MEMORY, "clCreateBuffer(q8 map table)");
-    }
-    return CLT_OK;
+    return q8_table_of(dev, &L->table);
 }
 
 /* OpenCL keeps released buffers alive until the kernels that use them finish. */
 static void launch_close(struct launch *L)
 {
-    if (L->table) {
-        clReleaseMemObject(L->table);
-        clt_dev_release(&L->dev->base, sizeof table);
-    }
     clt_cl_ew_scratch_free(L->dev, L->scratch, L->scratch_bytes);
 }
 
