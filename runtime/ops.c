@@ -25,20 +25,20 @@
     {#field, offsetof(clt_op, u.op.field), role, optional, dtypes, lo, hi, may_be}
 
 static const struct clt_op_desc op_table[CLT_OP_COUNT] = {
-    [CLT_OP_GEMM] = {"gemm", 4, {
+    [CLT_OP_GEMM] = {"gemm", CLT_FAMILY_GEMM, 4, {
         TENSOR(gemm, a, IN, false, FLT, 2, 3),
         TENSOR(gemm, b, IN, false, FLT, 2, 3),
         TENSOR(gemm, c, INOUT, false, FLT, 2, 3),
         TENSOR(gemm, bias, IN, true, FLT, 1, 1),
     }, false, clt_check_gemm},
-    [CLT_OP_ATTENTION_FWD] = {"attention_fwd", 5, {
+    [CLT_OP_ATTENTION_FWD] = {"attention_fwd", CLT_FAMILY_ATTENTION, 5, {
         TENSOR(attention_fwd, q, IN, false, FLT, 4, 4),
         TENSOR(attention_fwd, k, IN, false, FLT, 4, 4),
         TENSOR(attention_fwd, v, IN, false, FLT, 4, 4),
         TENSOR(attention_fwd, o, OUT, false, FLT, 4, 4),
         TENSOR(attention_fwd, lse, OUT, false, F32, 3, 3),
     }, true, clt_check_attention_fwd},
-    [CLT_OP_ATTENTION_BWD] = {"attention_bwd", 10, {
+    [CLT_OP_ATTENTION_BWD] = {"attention_bwd", CLT_FAMILY_ATTENTION, 10, {
         TENSOR(attention_bwd, q, IN, false, FLT, 4, 4),
         TENSOR(attention_bwd, k, IN, false, FLT, 4, 4),
         TENSOR(attention_bwd, v, IN, false, FLT, 4, 4),
@@ -50,16 +50,16 @@ static const struct clt_op_desc op_table[CLT_OP_COUNT] = {
         TENSOR(attention_bwd, dk, OUT, false, FLT, 4, 4),
         TENSOR(attention_bwd, dv, OUT, false, FLT, 4, 4),
     }, true, clt_check_attention_bwd},
-    [CLT_OP_SOFTMAX] = {"softmax", 2, {
+    [CLT_OP_SOFTMAX] = {"softmax", CLT_FAMILY_ROWS, 2, {
         TENSOR(softmax, x, IN, false, FLT, 2, 2),
         TENSOR_MAY_BE(softmax, y, OUT, false, FLT, 2, 2, AS(0)),
     }, true, clt_check_softmax},
-    [CLT_OP_SOFTMAX_BWD] = {"softmax_bwd", 3, {
+    [CLT_OP_SOFTMAX_BWD] = {"softmax_bwd", CLT_FAMILY_ROWS, 3, {
         TENSOR(softmax_bwd, y, IN, false, FLT, 2, 2),
         TENSOR(softmax_bwd, dy, IN, false, FLT, 2, 2),
         TENSOR_MAY_BE(softmax_bwd, dx, OUT, false, FLT, 2, 2, AS(1)),
     }, true, clt_check_softmax_bwd},
-    [CLT_OP_LAYERNORM_FWD] = {"layernorm_fwd", 6, {
+    [CLT_OP_LAYERNORM_FWD] = {"layernorm_fwd", CLT_FAMILY_ROWS, 6, {
         TENSOR(layernorm_fwd, x, IN, false, FLT, 2, 2),
         TENSOR(layernorm_fwd, weight, IN, false, FLT, 1, 1),
         TENSOR(layernorm_fwd, bias, IN, true, FLT, 1, 1),
@@ -67,7 +67,7 @@ static const struct clt_op_desc op_table[CLT_OP_COUNT] = {
         TENSOR(layernorm_fwd, mean, OUT, true, F32, 1, 1),
         TENSOR(layernorm_fwd, rstd, OUT, true, F32, 1, 1),
     }, true, clt_check_layernorm_fwd},
-    [CLT_OP_LAYERNORM_BWD] = {"layernorm_bwd", 8, {
+    [CLT_OP_LAYERNORM_BWD] = {"layernorm_bwd", CLT_FAMILY_ROWS, 8, {
         TENSOR(layernorm_bwd, dout, IN, false, FLT, 2, 2),
         TENSOR(layernorm_bwd, x, IN, false, FLT, 2, 2),
         TENSOR(layernorm_bwd, weight, IN, false, FLT, 1, 1),
@@ -77,60 +77,60 @@ static const struct clt_op_desc op_table[CLT_OP_COUNT] = {
         TENSOR(layernorm_bwd, dweight, INOUT, false, FLT, 1, 1),
         TENSOR(layernorm_bwd, dbias, INOUT, true, FLT, 1, 1),
     }, true, clt_check_layernorm_bwd},
-    [CLT_OP_GELU_FWD] = {"gelu_fwd", 2, {
+    [CLT_OP_GELU_FWD] = {"gelu_fwd", CLT_FAMILY_ELEMENTWISE, 2, {
         TENSOR(gelu_fwd, x, IN, false, FLT, 1, 4),
         TENSOR_MAY_BE(gelu_fwd, y, OUT, false, FLT, 1, 4, AS(0)),
     }, true, clt_check_gelu_fwd},
-    [CLT_OP_GELU_BWD] = {"gelu_bwd", 3, {
+    [CLT_OP_GELU_BWD] = {"gelu_bwd", CLT_FAMILY_ELEMENTWISE, 3, {
         TENSOR(gelu_bwd, x, IN, false, FLT, 1, 4),
         TENSOR(gelu_bwd, dy, IN, false, FLT, 1, 4),
         TENSOR_MAY_BE(gelu_bwd, dx, OUT, false, FLT, 1, 4, AS(1)),
     }, true, clt_check_gelu_bwd},
-    [CLT_OP_EMBEDDING_FWD] = {"embedding_fwd", 4, {
+    [CLT_OP_EMBEDDING_FWD] = {"embedding_fwd", CLT_FAMILY_EMBEDDING, 4, {
         TENSOR(embedding_fwd, tokens, IN, false, I32, 2, 2),
         TENSOR(embedding_fwd, wte, IN, false, FLT, 2, 2),
         TENSOR(embedding_fwd, wpe, IN, true, FLT, 2, 2),
         TENSOR(embedding_fwd, out, OUT, false, FLT, 3, 3),
     }, true, clt_check_embedding_fwd},
-    [CLT_OP_EMBEDDING_BWD] = {"embedding_bwd", 4, {
+    [CLT_OP_EMBEDDING_BWD] = {"embedding_bwd", CLT_FAMILY_EMBEDDING, 4, {
         TENSOR(embedding_bwd, dout, IN, false, FLT, 3, 3),
         TENSOR(embedding_bwd, tokens, IN, false, I32, 2, 2),
         TENSOR(embedding_bwd, dwte, INOUT, false, FLT, 2, 2),
         TENSOR(embedding_bwd, dwpe, INOUT, true, FLT, 2, 2),
     }, true, clt_check_embedding_bwd},
-    [CLT_OP_CROSS_ENTROPY_FWD] = {"cross_entropy_fwd", 4, {
+    [CLT_OP_CROSS_ENTROPY_FWD] = {"cross_entropy_fwd", CLT_FAMILY_ROWS, 4, {
         TENSOR(cross_entropy_fwd, logits, IN, false, FLT, 2, 2),
         TENSOR(cross_entropy_fwd, targets, IN, false, I32, 1, 1),
         TENSOR(cross_entropy_fwd, loss, OUT, false, F32, 1, 1),
         TENSOR(cross_entropy_fwd, lse, OUT, false, F32, 1, 1),
     }, true, clt_check_cross_entropy_fwd},
-    [CLT_OP_CROSS_ENTROPY_BWD] = {"cross_entropy_bwd", 4, {
+    [CLT_OP_CROSS_ENTROPY_BWD] = {"cross_entropy_bwd", CLT_FAMILY_ROWS, 4, {
         TENSOR(cross_entropy_bwd, logits, IN, false, FLT, 2, 2),
         TENSOR(cross_entropy_bwd, targets, IN, false, I32, 1, 1),
         TENSOR(cross_entropy_bwd, lse, IN, false, F32, 1, 1),
         TENSOR_MAY_BE(cross_entropy_bwd, dlogits, OUT, false, FLT, 2, 2, AS(0)),
     }, true, clt_check_cross_entropy_bwd},
-    [CLT_OP_ADD] = {"add", 3, {
+    [CLT_OP_ADD] = {"add", CLT_FAMILY_ELEMENTWISE, 3, {
         TENSOR(add, a, IN, false, FLT, 1, 4),
         TENSOR(add, b, IN, false, FLT, 1, 4),
         TENSOR_MAY_BE(add, out, OUT, false, FLT, 1, 4, AS(0) | AS(1)),
     }, true, clt_check_add},
-    [CLT_OP_SCALE] = {"scale", 1, {
+    [CLT_OP_SCALE] = {"scale", CLT_FAMILY_ELEMENTWISE, 1, {
         TENSOR(scale, x, INOUT, false, FLT, 1, 4),
     }, true, clt_check_scale},
-    [CLT_OP_BIAS_ADD] = {"bias_add", 2, {
+    [CLT_OP_BIAS_ADD] = {"bias_add", CLT_FAMILY_ELEMENTWISE, 2, {
         TENSOR(bias_add, y, INOUT, false, FLT, 2, 2),
         TENSOR(bias_add, bias, IN, false, FLT, 1, 1),
     }, true, clt_check_bias_add},
-    [CLT_OP_BIAS_GRAD] = {"bias_grad", 2, {
+    [CLT_OP_BIAS_GRAD] = {"bias_grad", CLT_FAMILY_ELEMENTWISE, 2, {
         TENSOR(bias_grad, dy, IN, false, FLT, 2, 2),
         TENSOR(bias_grad, dbias, INOUT, false, FLT, 1, 1),
     }, true, clt_check_bias_grad},
-    [CLT_OP_SQNORM] = {"sqnorm", 2, {
+    [CLT_OP_SQNORM] = {"sqnorm", CLT_FAMILY_ELEMENTWISE, 2, {
         TENSOR(sqnorm, x, IN, false, FLT, 1, 4),
         TENSOR(sqnorm, norm, INOUT, false, F32, 1, 1),
     }, true, clt_check_sqnorm},
-    [CLT_OP_ADAMW] = {"adamw", 8, {
+    [CLT_OP_ADAMW] = {"adamw", CLT_FAMILY_OPTIM, 8, {
         TENSOR(adamw, param, INOUT, false, F32, 1, 1),
         TENSOR(adamw, grad, IN, false, FLT, 1, 1),
         TENSOR(adamw, m, INOUT, false, F32 | U8, 1, 1),
@@ -140,7 +140,7 @@ static const struct clt_op_desc op_table[CLT_OP_COUNT] = {
         TENSOR(adamw, param_copy, OUT, true, FLT, 1, 1),
         TENSOR(adamw, gate, IN, true, F32, 1, 1),
     }, false, clt_check_adamw},
-    [CLT_OP_SGD] = {"sgd", 6, {
+    [CLT_OP_SGD] = {"sgd", CLT_FAMILY_OPTIM, 6, {
         TENSOR(sgd, param, INOUT, false, F32, 1, 1),
         TENSOR(sgd, grad, IN, false, FLT, 1, 1),
         TENSOR(sgd, momentum, INOUT, true, F32 | U8, 1, 1),
@@ -148,7 +148,7 @@ static const struct clt_op_desc op_table[CLT_OP_COUNT] = {
         TENSOR(sgd, param_copy, OUT, true, FLT, 1, 1),
         TENSOR(sgd, gate, IN, true, F32, 1, 1),
     }, false, clt_check_sgd},
-    [CLT_OP_LAMB] = {"lamb", 8, {
+    [CLT_OP_LAMB] = {"lamb", CLT_FAMILY_OPTIM, 8, {
         TENSOR(lamb, param, INOUT, false, F32, 1, 1),
         TENSOR(lamb, grad, IN, false, FLT, 1, 1),
         TENSOR(lamb, m, INOUT, false, F32 | U8, 1, 1),
@@ -158,12 +158,12 @@ static const struct clt_op_desc op_table[CLT_OP_COUNT] = {
         TENSOR(lamb, param_copy, OUT, true, FLT, 1, 1),
         TENSOR(lamb, gate, IN, true, F32, 1, 1),
     }, false, clt_check_lamb},
-    [CLT_OP_QUANTIZE8] = {"quantize8", 3, {
+    [CLT_OP_QUANTIZE8] = {"quantize8", CLT_FAMILY_OPTIM, 3, {
         TENSOR(quantize8, x, IN, false, F32, 1, 1),
         TENSOR(quantize8, codes, OUT, false, U8, 1, 1),
         TENSOR(quantize8, absmax, OUT, false, F32, 1, 1),
     }, false, clt_check_quantize8},
-    [CLT_OP_DEQUANTIZE8] = {"dequantize8", 3, {
+    [CLT_OP_DEQUANTIZE8] = {"dequantize8", CLT_FAMILY_OPTIM, 3, {
         TENSOR(dequantize8, codes, IN, false, U8, 1, 1),
         TENSOR(dequantize8, absmax, IN, false, F32, 1, 1),
         TENSOR(dequantize8, x, OUT, false, F32, 1, 1),

@@ -19,8 +19,20 @@ struct clt_tensor_arg {
     uint32_t may_be;         /* bit i: this output may be exactly tensor i (in place) */
 };
 
+/* The groups of ops a driver implements together (one launch file per family): drivers
+ * dispatch on the family, so a new op joins its family in the table alone. */
+enum clt_op_family {
+    CLT_FAMILY_GEMM,
+    CLT_FAMILY_ATTENTION,   /* attention_fwd/bwd */
+    CLT_FAMILY_ROWS,        /* softmax*, layernorm_*, cross_entropy_* */
+    CLT_FAMILY_ELEMENTWISE, /* gelu_*, add, scale, bias_*, sqnorm */
+    CLT_FAMILY_EMBEDDING,   /* embedding_fwd/bwd */
+    CLT_FAMILY_OPTIM,       /* adamw, sgd, lamb, quantize8, dequantize8 */
+};
+
 struct clt_op_desc {
     const char *name;
+    enum clt_op_family family;
     int n_tensors;
     struct clt_tensor_arg tensors[CLT_OP_MAX_TENSORS];
     /* Every tensor that accepts exactly f32, f16 and bf16 must have one dtype. */

@@ -150,41 +150,19 @@ void *clt_host_tensor_data(const clt_tensor *t)
 static clt_status host_run(struct clt_dev *dev, const clt_op *op, struct clt_dev_event **ev)
 {
     (void)ev;
-    switch (op->kind) {
-    case CLT_OP_GEMM: {
+    switch (clt_op_desc_of(op->kind)->family) {
+    case CLT_FAMILY_GEMM: {
         const clt_gemm_args *g = &op->u.gemm;
         return clt_host_gemm(g, clt_host_tensor_data(&g->a), clt_host_tensor_data(&g->b),
                              clt_host_tensor_data(&g->c), clt_host_tensor_data(&g->bias));
     }
-    case CLT_OP_ATTENTION_FWD:
-    case CLT_OP_ATTENTION_BWD:
-        return clt_host_attention(dev, op);
-    case CLT_OP_SOFTMAX:
-    case CLT_OP_SOFTMAX_BWD:
-    case CLT_OP_LAYERNORM_FWD:
-    case CLT_OP_LAYERNORM_BWD:
-    case CLT_OP_CROSS_ENTROPY_FWD:
-    case CLT_OP_CROSS_ENTROPY_BWD:
-        return clt_host_rows(dev, op);
-    case CLT_OP_GELU_FWD:
-    case CLT_OP_GELU_BWD:
-    case CLT_OP_ADD:
-    case CLT_OP_SCALE:
-    case CLT_OP_BIAS_ADD:
-    case CLT_OP_BIAS_GRAD:
-    case CLT_OP_SQNORM:
-        return clt_host_elementwise(dev, op);
-    case CLT_OP_EMBEDDING_FWD:
-    case CLT_OP_EMBEDDING_BWD:
-        return clt_host_embedding(dev, op);
-    case CLT_OP_ADAMW:
-    case CLT_OP_SGD:
-    case CLT_OP_LAMB:
-    case CLT_OP_QUANTIZE8:
-    case CLT_OP_DEQUANTIZE8:
-        return clt_host_optim(dev, op);
+    case CLT_FAMILY_ATTENTION: return clt_host_attention(dev, op);
+    case CLT_FAMILY_ROWS: return clt_host_rows(dev, op);
+    case CLT_FAMILY_ELEMENTWISE: return clt_host_elementwise(dev, op);
+    case CLT_FAMILY_EMBEDDING: return clt_host_embedding(dev, op);
+    case CLT_FAMILY_OPTIM: return clt_host_optim(dev, op);
     }
-    return clt_fail(CLT_ERR_UNSUPPORTED, "host: op %s is not implemented", clt_op_name(op->kind));
+    return clt_fail(CLT_ERR_INTERNAL, "host: op %s has no family", clt_op_name(op->kind));
 }
 
 static clt_status host_finish(struct clt_dev *dev)

@@ -17,8 +17,8 @@ clt_status clt_host_gemm(const clt_gemm_args *args, const void *a, const void *b
 /* Element 0 of a tensor whose buffer is host memory; NULL for an absent optional one. */
 void *clt_host_tensor_data(const clt_tensor *t);
 
-/* Each op family on the host, for validated ops of its kinds: resolves the tensors'
- * memory and runs the reference (or a fast path). Scratch goes through clt_dev_reserve
+/* Each op family on the host (runtime/ops.h's clt_op_family), for validated ops of its
+ * kinds: resolves the tensors' memory and runs the reference (or a fast path). Scratch goes through clt_dev_reserve
  * on `dev`, so that it shows in the context's accounting. */
 clt_status clt_host_attention(struct clt_dev *dev, const clt_op *op);   /* ATTENTION_* */
 clt_status clt_host_rows(struct clt_dev *dev, const clt_op *op);        /* SOFTMAX*,

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "backends/opencl/cl_internal.h"
+#include "runtime/ops.h"
 #include "runtime/logger.h"
 
 /* From cl_ext.h (cl_khr_icd): what the ICD loader returns when no vendor driver is
@@ -562,36 +563,13 @@ static clt_status cl_copy(struct clt_mem *dst, size_t dst_off, struct clt_mem *s
 static bool cl_supports(struct clt_dev *base, const clt_op *op)
 {
     struct clt_cl_device *dev = clt_cl_device_of(base);
-    switch (op->kind) {
-    case CLT_OP_GEMM:
-        return clt_cl_gemm_supports(dev, &op->u.gemm);
-    case CLT_OP_ATTENTION_FWD:
-    case CLT_OP_ATTENTION_BWD:
-        return clt_cl_attention_supports(dev, op);
-    case CLT_OP_SOFTMAX:
-    case CLT_OP_SOFTMAX_BWD:
-    case CLT_OP_LAYERNORM_FWD:
-    case CLT_OP_LAYERNORM_BWD:
-    case CLT_OP_CROSS_ENTROPY_FWD:
-    case CLT_OP_CROSS_ENTROPY_BWD:
-        return clt_cl_rows_supports(dev, op);
-    case CLT_OP_GELU_FWD:
-    case CLT_OP_GELU_BWD:
-    case CLT_OP_ADD:
-    case CLT_OP_SCALE:
-    case CLT_OP_BIAS_ADD:
-    case CLT_OP_BIAS_GRAD:
-    case CLT_OP_SQNORM:
-        return clt_cl_elementwise_supports(dev, op);
-    case CLT_OP_EMBEDDING_FWD:
-    case CLT_OP_EMBEDDING_BWD:
-        return clt_cl_embedding_supports(dev, op);
-    case CLT_OP_ADAMW:
-    case CLT_OP_SGD:
-    case CLT_OP_LAMB:
-    case CLT_OP_QUANTIZE8:
-    case CLT_OP_DEQUANTIZE8:
-        return clt_cl_optim_supports(dev, op);
+    switch (clt_op_desc_of(op->kind)->family) {
+    case CLT_FAMILY_GEMM: return clt_cl_gemm_supports(dev, &op->u.gemm);
+    case CLT_FAMILY_ATTENTION: return clt_cl_attention_supports(dev, op);
+    case CLT_FAMILY_ROWS: return clt_cl_rows_supports(dev, op);
+    case CLT_FAMILY_ELEMENTWISE: return clt_cl_elementwise_supports(dev, op);
+    case CLT_FAMILY_EMBEDDING: return clt_cl_embedding_supports(dev, op);
+    case CLT_FAMILY_OPTIM: return clt_cl_optim_supports(dev, op);
     }
     return false;
 }
@@ -600,48 +578,16 @@ static clt_status cl_run(struct clt_dev *base, const clt_op *op, struct clt_dev_
 {
     struct clt_cl_device *dev = clt_cl_device_of(base);
     cl_event event = NULL;
-    clt_status status;
+    clt_status status = CLT_ERR_INTERNAL;
     if (ev)
         *ev = NULL;
-    switch (op->kind) {
-    case CLT_OP_GEMM:
-        status = clt_cl_gemm_enqueue(dev, &op->u.gemm, &event);
-        break;
-    case CLT_OP_ATTENTION_FWD:
-    case CLT_OP_ATTENTION_BWD:
-        status = clt_cl_attention_enqueue(dev, op, &event);
-        break;
-    case CLT_OP_SOFTMAX:
-    case CLT_OP_SOFTMAX_BWD:
-    case CLT_OP_LAYERNORM_FWD:
-    case CLT_OP_LAYERNORM_BWD:
-    case CLT_OP_CROSS_ENTROPY_FWD:
-    case CLT_OP_CROSS_ENTROPY_BWD:
-        status = clt_cl_rows_enqueue(dev, op, &event);
-        break;
-    case CLT_OP_GELU_FWD:
-    case CLT_OP_GELU_BWD:
-    case CLT_OP_ADD:
-    case CLT_OP_SCALE:
-    case CLT_OP_BIAS_ADD:
-    case CLT_OP_BIAS_GRAD:
-    case CLT_OP_SQNORM:
-        status = clt_cl_elementwise_enqueue(dev, op, &event);
-        break;
-    case CLT_OP_EMBEDDING_FWD:
-    case CLT_OP_EMBEDDING_BWD:
-        status = clt_cl_embedding_enqueue(dev, op, &event);
-        break;
-    case CLT_OP_ADAMW:
-    case CLT_OP_SGD:
-    case CLT_OP_LAMB:
-    case CLT_OP_QUANTIZE8:
-    case CLT_OP_DEQUANTIZE8:
-        status = clt_cl_optim_enqueue(dev, op, &event);
-        break;
-    default:
-        return clt_fail(CLT_ERR_UNSUPPORTED, "%s: op '%s' is not implemented", dev->label,
-                        clt_op_name(op->kind));
+    switch (clt_op_desc_of(op->kind)->family) {
+    case CLT_FAMILY_GEMM: status = clt_cl_gemm_enqueue(dev, &op->u.gemm, &event); break;
+    case CLT_FAMILY_ATTENTION: status = clt_cl_attention_enqueue(dev, op, &event); break;
+    case CLT_FAMILY_ROWS: status = clt_cl_rows_enqueue(dev, op, &event); break;
+    case CLT_FAMILY_ELEMENTWISE: status = clt_cl_elementwise_enqueue(dev, op, &event); break;
+    case CLT_FAMILY_EMBEDDING: status = clt_cl_embedding_enqueue(dev, op, &event); break;
+    case CLT_FAMILY_OPTIM: status = clt_cl_optim_enqueue(dev, op, &event); break;
     }
     if (status != CLT_OK)
         return status;
