@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "backends/host/host_cpus.h"
 #include "backends/host/host_threads.h"
 #include "runtime/error.h"
 
@@ -85,22 +86,13 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-/* Worker i on the i-th CPU the process may use, when each worker can have its own. */
-static void pin(struct worker *w, int size)
+/* Worker i on cpus[i] (host_cpus.h), a hint only: an error leaves it to the scheduler. */
+static void pin(const struct worker *w, const int *cpus)
 {
-    cpu_set_t allowed, one;
-    if (sched_getaffinity(0, sizeof allowed, &allowed) != 0 || CPU_COUNT(&allowed) < size)
-        return;
-    for (int cpu = 0, seen = 0; cpu < CPU_SETSIZE; cpu++) {
-        if (!CPU_ISSET(cpu, &allowed))
-            continue;
-        if (seen++ == w->index) {
-            CPU_ZERO(&one);
-            CPU_SET(cpu, &one);
-            (void)pthread_setaffinity_np(w->thread, sizeof one, &one); /* a hint only */
-            return;
-        }
-    }
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpus[w->index], &one);
+    (void)pthread_setaffinity_np(w->thread, sizeof one, &one);
 }
 
 clt_status clt_host_pool_create(int n_threads, struct clt_host_pool **out)
@@ -124,16 +116,22 @@ clt_status clt_host_pool_create(int n_threads, struct clt_host_pool **out)
     pthread_cond_init(&pool->wake, NULL);
     pthread_cond_init(&pool->done, NULL);
     atomic_init(&pool->next, 0);
+    int *cpus = malloc((size_t)n_threads * sizeof *cpus);
+    const bool pinned = cpus && clt_host_cpus_for_workers(n_threads, cpus);
     for (int i = 1; i < n_threads; i++) {
         workers[i] = (struct worker){.pool = pool, .index = i};
         if (pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]) != 0) {
+            free(cpus);
             clt_host_pool_destroy(pool);
             return clt_fail(CLT_ERR_OUT_OF_MEMORY, "host: cannot start thread %d of %d", i,
                             n_threads);
         }
         pool->started = i;
-        pin(&workers[i], n_threads);
+        if (pinned)
+            pin(&workers[i], cpus);
     }
+    /* the caller is worker 0 and stays where it is: it is the user's thread */
+    free(cpus);
     *out = pool;
     return CLT_OK;
 }

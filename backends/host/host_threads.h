@@ -21,8 +21,9 @@ typedef void (*clt_host_task_fn)(void *user, size_t task, int worker);
 int clt_host_threads_default(void);
 
 /* A pool of `n_threads` workers (1..1024) counting the caller: n_threads - 1 threads are
- * started, each pinned to one CPU of the process's affinity set when there are at least
- * as many CPUs as workers (so the OS does not bounce a streaming loop between cores). */
+ * started, worker i pinned to the CPU clt_host_cpus_for_workers gives it (one per
+ * physical core first, through hwloc) when the process has that many CPUs, so the OS
+ * neither bounces a streaming loop between cores nor stacks two on SMT siblings. */
 clt_status clt_host_pool_create(int n_threads, struct clt_host_pool **out);
 void clt_host_pool_destroy(struct clt_host_pool *pool);
 int clt_host_pool_size(const struct clt_host_pool *pool);
