@@ -5,7 +5,9 @@ import sys
 
 
 def run(binary, *args, timeout=240):
-    return subprocess.run([binary, *args], capture_output=True, text=True, timeout=timeout)
+    # errors="replace": a tool may print bytes that are not UTF-8 (cltrain samples bytes)
+    return subprocess.run([binary, *args], capture_output=True, text=True, errors="replace",
+                          timeout=timeout)
 
 
 def fail(message, result=None):

@@ -1,0 +1,204 @@
+/* cltrain's optimizer (optim.h): the state of every parameter in one device buffer, and
+ * one prepared op per parameter whose learning rate, step, scale and gate change per
+ * step. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "optim.h"
+
+#define ALIGN 256 /* bytes: every state tensor starts on its own aligned boundary */
+#define MAX_STATES 4 /* m, v, m_absmax, v_absmax (sgd: momentum) */
+
+static const char *const kind_names[] = {"adamw", "adamw8bit", "lamb", "sgd"};
+
+bool optim_kind_parse(const char *name, enum optim_kind *out)
+{
+    for (int k = 0; k < 4; k++)
+        if (strcmp(name, kind_names[k]) == 0) {
+            *out = (enum optim_kind)k;
+            return true;
+        }
+    return false;
+}
+
+const char *optim_kind_name(enum optim_kind kind) { return kind_names[kind]; }
+
+struct optim_hparams optim_defaults(enum optim_kind kind)
+{
+    if (kind == OPTIM_SGD)
+        return (struct optim_hparams){.beta1 = 0.9f, .beta2 = 0.0f, .eps = 1e-8f,
+                                      .weight_decay = 0.0f};
+    return (struct optim_hparams){.beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f,
+                                  .weight_decay = 0.1f};
+}
+
+struct optim {
+    clt_context *ctx;
+    enum optim_kind kind;
+    clt_buffer *state;
+    size_t state_bytes;
+    size_t n_ops;
+    clt_op *ops;              /* one per parameter */
+    clt_named_tensor *named;  /* the state tensors, for checkpoints */
+    char (*names)[64];
+    size_t n_named;
+};
+
+/* A state tensor of n elements of dtype at the next aligned offset of the buffer; with
+ * buf NULL only the offset advances (the sizing pass). */
+static clt_status place(clt_buffer *buf, size_t *at, clt_dtype dtype, size_t n,
+                        clt_tensor *t)
+{
+    const size_t elem = dtype == CLT_DTYPE_U8 ? 1 : 4;
+    *at = (*at + ALIGN - 1) / ALIGN * ALIGN;
+    clt_status s = CLT_OK;
+    if (buf)
+        s = clt_tensor_init(t, buf, *at, dtype, 1, (const int64_t[]){(int64_t)n});
+    *at += n * elem;
+    return s;
+}
+
+static void name_state(optim *o, const struct gpt_param *p, const char *suffix,
+                       const clt_tensor *t)
+{
+    snprintf(o->names[o->n_named], sizeof o->names[0], "%s.%s", p->name, suffix);
+    o->named[o->n_named] = (clt_named_tensor){.name = o->names[o->n_named], .tensor = *t};
+    o->n_named++;
+}
+
+/* The tensors of one parameter's op and its state; sizing pass with buf NULL. */
+static clt_status lay_out(optim *o, gpt_model *m, const struct gpt_param *p,
+                          struct optim_hparams h, clt_buffer *buf, size_t *at, clt_op *op)
+{
+    const bool q8 = o->kind == OPTIM_ADAMW8BIT && p->numel >= CLT_Q8_MIN_ELEMENTS;
+    const clt_dtype sd = q8 ? CLT_DTYPE_U8 : CLT_DTYPE_F32;
+    const size_t blocks = (p->numel + CLT_Q8_DEFAULT_BLOCK - 1) / CLT_Q8_DEFAULT_BLOCK;
+    const clt_dtype dtype = gpt_dtype(m);
+    const int64_t n = (int64_t)p->numel;
+    clt_tensor param, grad, copy, s0, s1, a0, a1;
+    memset(&copy, 0, sizeof copy);
+    memset(&s1, 0, sizeof s1);
+    memset(&a0, 0, sizeof a0);
+    memset(&a1, 0, sizeof a1);
+    clt_status s = place(buf, at, sd, p->numel, &s0);
+    if (s == CLT_OK && o->kind != OPTIM_SGD)
+        s = place(buf, at, sd, p->numel, &s1);
+    if (s == CLT_OK && q8)
+        s = place(buf, at, CLT_DTYPE_F32, blocks, &a0);
+    if (s == CLT_OK && q8)
+        s = place(buf, at, CLT_DTYPE_F32, blocks, &a1);
+    if (s != CLT_OK || !buf)
+        return s;
+    s = clt_tensor_init(&param, gpt_param_buffer(m), p->offset * 4, CLT_DTYPE_F32, 1, &n);
+    if (s == CLT_OK)
+        s = clt_tensor_init(&grad, gpt_grad_buffer(m), p->offset * (dtype == CLT_DTYPE_F32 ? 4 : 2),
+                            dtype, 1, &n);
+    if (s == CLT_OK && dtype != CLT_DTYPE_F32)
+        s = clt_tensor_init(&copy, gpt_work_buffer(m), p->offset * 2, dtype, 1, &n);
+    if (s != CLT_OK)
+        return s;
+    const clt_optim_hparams oh = {.beta1 = h.beta1, .beta2 = h.beta2, .eps = h.eps,
+                                  .weight_decay = p->decay ? h.weight_decay : 0.0f,
+                                  .grad_scale = 1.0f, .step = 1};
+    memset(op, 0, sizeof *op);
+    if (o->kind == OPTIM_SGD) {
+        op->kind = CLT_OP_SGD;
+        op->u.sgd = (clt_sgd_args){.param = param, .grad = grad, .momentum = s0,
+                                   .param_copy = copy, .h = oh};
+        name_state(o, p, "momentum", &s0);
+        return CLT_OK;
+    }
+    op->kind = o->kind == OPTIM_LAMB ? CLT_OP_LAMB : CLT_OP_ADAMW;
+    op->u.adamw = (clt_adamw_args){.param = param, .grad = grad, .m = s0, .v = s1,
+                                   .m_absmax = a0, .v_absmax = a1, .param_copy = copy,
+                                   .h = oh};
+    name_state(o, p, "m", &s0);
+    name_state(o, p, "v", &s1);
+    if (q8) {
+        name_state(o, p, "m_absmax", &a0);
+        name_state(o, p, "v_absmax", &a1);
+    }
+    return CLT_OK;
+}
+
+clt_status optim_create(clt_context *ctx, gpt_model *m, enum optim_kind kind,
+                        struct optim_hparams h, optim **out)
+{
+    *out = NULL;
+    size_t count = 0;
+    const struct gpt_param *params = gpt_param_table(m, &count);
+    optim *o = calloc(1, sizeof *o);
+    clt_status s = CLT_ERR_OUT_OF_MEMORY;
+    if (!o)
+        return s;
+    o->ctx = ctx;
+    o->kind = kind;
+    o->n_ops = count;
+    o->ops = calloc(count, sizeof *o->ops);
+    o->named = calloc(count * MAX_STATES, sizeof *o->named);
+    o->names = calloc(count * MAX_STATES, sizeof *o->names);
+    if (!o->ops || !o->named || !o->names)
+        goto done;
+    size_t bytes = 0;
+    for (size_t i = 0; i < count; i++)
+        (void)lay_out(o, m, &params[i], h, NULL, &bytes, NULL);
+    o->state_bytes = bytes;
+    s = clt_buffer_create(ctx, bytes, CLT_TIER_DEVICE, &o->state);
+    /* zero moments and absmax: a zero block (absmax 0) decodes to zeros */
+    void *zeros = s == CLT_OK ? calloc(1, bytes) : NULL;
+    if (s == CLT_OK && !zeros)
+        s = CLT_ERR_OUT_OF_MEMORY;
+    if (s == CLT_OK)
+        s = clt_buffer_write(o->state, 0, zeros, bytes, NULL);
+    free(zeros);
+    size_t at = 0;
+    for (size_t i = 0; i < count && s == CLT_OK; i++)
+        s = lay_out(o, m, &params[i], h, o->state, &at, &o->ops[i]);
+done:
+    if (s != CLT_OK) {
+        optim_destroy(o);
+        return s;
+    }
+    *out = o;
+    return CLT_OK;
+}
+
+void optim_destroy(optim *o)
+{
+    if (!o)
+        return;
+    clt_buffer_destroy(o->state);
+    free(o->ops);
+    free(o->named);
+    free(o->names);
+    free(o);
+}
+
+clt_status optim_step(optim *o, float lr, int64_t step, float grad_scale,
+                      const clt_tensor *gate)
+{
+    for (size_t i = 0; i < o->n_ops; i++) {
+        clt_op *op = &o->ops[i];
+        clt_optim_hparams *h = op->kind == CLT_OP_SGD ? &op->u.sgd.h : &op->u.adamw.h;
+        h->lr = lr;
+        h->step = step;
+        h->grad_scale = grad_scale;
+        if (op->kind == CLT_OP_SGD)
+            op->u.sgd.gate = *gate;
+        else
+            op->u.adamw.gate = *gate;
+        clt_status s = clt_op_run(o->ctx, op, NULL);
+        if (s != CLT_OK)
+            return s;
+    }
+    return CLT_OK;
+}
+
+const clt_named_tensor *optim_state_tensors(const optim *o, size_t *count)
+{
+    *count = o->n_named;
+    return o->named;
+}
+
+size_t optim_state_bytes(const optim *o) { return o->state_bytes; }

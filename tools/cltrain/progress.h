@@ -1,0 +1,53 @@
+/* What a person sees while cltrain runs, and what a script reads afterwards.
+ *
+ * On a terminal the progress line is redrawn in place after every step; piped, plain
+ * lines come every `every` steps and at each evaluation, so a log stays readable.
+ * Metrics, when a path is given, are JSON Lines: one object per step ("type":"train"),
+ * per evaluation ("val") and one at the end ("summary"); the file is flushed per line,
+ * so a run that dies keeps what it measured. */
+#ifndef CLTRAIN_PROGRESS_H
+#define CLTRAIN_PROGRESS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <clt/clt.h>
+
+struct step_report {
+    int64_t step, total;
+    double loss, lr, grad_norm;
+    double tokens_per_s, ms_step, ms_forward, ms_backward, ms_optim;
+    double eta_s;
+    bool skipped;          /* inf/NaN gradients: the optimizer left everything as it was */
+    double loss_scale;     /* f16 dynamic loss scale; 1 otherwise */
+    uint64_t mem_used[CLT_TIER_COUNT];
+};
+
+struct run_summary {
+    int64_t steps_run, last_step, skipped;
+    double seconds, tokens, tokens_per_s;
+    double ms_step, ms_forward, ms_backward, ms_optim; /* means over the run's steps */
+    double final_loss, val_loss;                       /* NaN when not measured */
+    uint64_t mem_peak[CLT_TIER_COUNT];
+    const char *checkpoint;                            /* NULL when none was written */
+};
+
+typedef struct progress progress;
+
+/* Text goes to `out` (stderr in cltrain). metrics_path may be NULL; it is opened for
+ * appending, so a resumed run continues its file. false with err when it cannot be
+ * opened. */
+bool progress_open(FILE *out, const char *metrics_path, int64_t every, progress **p,
+                   char *err, size_t cap);
+void progress_step(progress *p, const struct step_report *r);
+void progress_eval(progress *p, int64_t step, double val_loss);
+/* A line of text that should not be overdrawn (the plan, a warning). */
+void progress_note(progress *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void progress_summary(progress *p, const struct run_summary *s);
+void progress_close(progress *p);
+
+/* "1h02m", "3m05s", "12s" */
+const char *progress_duration(double seconds, char *buf, size_t size);
+
+#endif

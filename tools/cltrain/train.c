@@ -1,0 +1,546 @@
+/* `cltrain train` (train.h): set up, then per step: micro-batches forward and backward,
+ * the gradients' norm, the optimizer, the progress line; evaluations and checkpoints
+ * on their schedules; a summary and a sample at the end. */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ckpt.h"
+#include "data.h"
+#include "progress.h"
+#include "rng.h"
+#include "sample.h"
+#include "train.h"
+#include "common/units.h"
+
+#define VAL_FRACTION 0.1
+#define F16_SCALE_INIT 65536.0f   /* 2^16, as PyTorch's GradScaler starts */
+#define F16_SCALE_MAX 16777216.0f /* 2^24 */
+#define F16_GROWTH_INTERVAL 1000  /* good steps before the scale doubles */
+
+/* Set by SIGINT/SIGTERM: the loop finishes its step, saves and stops. A signal handler
+ * can only reach a variable of this kind, hence the one static of the tool. */
+static volatile sig_atomic_t stop_requested;
+
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+double train_lr_at(const struct train_opts *o, int64_t warmup, int64_t step)
+{
+    if (step <= warmup)
+        return o->lr * (double)step / (double)warmup;
+    if (step >= o->steps)
+        return o->lr * o->min_lr_frac;
+    const double done = (double)(step - warmup) / (double)(o->steps - warmup);
+    const double cosine = 0.5 * (1.0 + cos(M_PI * done));
+    return o->lr * (o->min_lr_frac + (1.0 - o->min_lr_frac) * cosine);
+}
+
+/* Everything a run holds; released in one place. */
+struct run {
+    clt_context *ctx;
+    data_corpus *data;
+    gpt_model *model;
+    optim *opt;
+    progress *prog;
+    clt_buffer *norm_buf;
+    clt_tensor norm, grads;
+    int32_t *tokens, *targets;
+    /* what a checkpoint carries beyond tensors */
+    int64_t step, opt_step, good_steps, tokens_seen;
+    float loss_scale;
+    struct rng data_rng;
+};
+
+static const char *dtype_name(clt_dtype d)
+{
+    return d == CLT_DTYPE_F32 ? "f32" : d == CLT_DTYPE_BF16 ? "bf16" : "f16";
+}
+
+/* Fails with the library's sentence, prefixed by what was being done. */
+static bool clt_ok(clt_status s, const char *doing)
+{
+    if (s == CLT_OK)
+        return true;
+    fprintf(stderr, "cltrain: %s: %s (%s)\n", doing, clt_last_error(), clt_status_str(s));
+    return false;
+}
+
+/* The same for the model's calls, whose own refusals (a bad token) are in gpt_error. */
+static bool gpt_ok(const gpt_model *m, clt_status s, const char *doing)
+{
+    if (s == CLT_OK)
+        return true;
+    fprintf(stderr, "cltrain: %s: %s (%s)\n", doing, gpt_error(m), clt_status_str(s));
+    return false;
+}
+
+/* --out must be a directory we can write, checked before the first step rather than
+ * after the last. */
+static bool out_dir_ready(const char *dir)
+{
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+        fprintf(stderr, "cltrain: --out %s: cannot create the directory: %s\n", dir,
+                strerror(errno));
+        return false;
+    }
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "cltrain: --out %s: not a directory\n", dir);
+        return false;
+    }
+    if (access(dir, W_OK | X_OK) != 0) {
+        fprintf(stderr, "cltrain: --out %s: not writable: %s\n", dir, strerror(errno));
+        return false;
+    }
+    return true;
+}
+
+/* ---- checkpoints --------------------------------------------------------------------- */
+
+static bool save_checkpoint(struct run *r, const struct train_opts *o, const char *dir)
+{
+    char step[24], opt_step[24], good[24], tokens[24], scale[40], rng[80], seed[24];
+    snprintf(step, sizeof step, "%" PRId64, r->step);
+    snprintf(opt_step, sizeof opt_step, "%" PRId64, r->opt_step);
+    snprintf(good, sizeof good, "%" PRId64, r->good_steps);
+    snprintf(tokens, sizeof tokens, "%" PRId64, r->tokens_seen);
+    snprintf(scale, sizeof scale, "%a", (double)r->loss_scale); /* exact */
+    snprintf(rng, sizeof rng, "%016" PRIx64 "%016" PRIx64 "%016" PRIx64 "%016" PRIx64,
+             r->data_rng.s[0], r->data_rng.s[1], r->data_rng.s[2], r->data_rng.s[3]);
+    snprintf(seed, sizeof seed, "%" PRIu64, o->seed);
+    const char *meta[] = {"step", step, "opt_step", opt_step, "good_steps", good,
+                          "tokens_seen", tokens, "loss_scale", scale, "data_rng", rng,
+                          "seed", seed, "optimizer", optim_kind_name(o->optimizer),
+                          "dtype", dtype_name(o->dtype), NULL};
+    size_t n = 0;
+    const clt_named_tensor *state = optim_state_tensors(r->opt, &n);
+    char err[1024];
+    if (!ckpt_save(r->ctx, dir, r->model, state, n, meta, err, sizeof err)) {
+        fprintf(stderr, "cltrain: checkpoint: %s\n", err);
+        return false;
+    }
+    return true;
+}
+
+static bool meta_i64(const char *dir, const char *key, int64_t *out)
+{
+    char v[64], err[512], *end = NULL;
+    if (!ckpt_state_meta(dir, key, v, sizeof v, err, sizeof err)) {
+        fprintf(stderr, "cltrain: --resume: %s\n", err);
+        return false;
+    }
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (errno || end == v || *end) {
+        fprintf(stderr, "cltrain: --resume %s: state.safetensors: %s is \"%s\", not an "
+                        "integer\n", dir, key, v);
+        return false;
+    }
+    *out = x;
+    return true;
+}
+
+static bool meta_expect(const char *dir, const char *key, const char *want)
+{
+    char v[64], err[512];
+    if (!ckpt_state_meta(dir, key, v, sizeof v, err, sizeof err)) {
+        fprintf(stderr, "cltrain: --resume: %s\n", err);
+        return false;
+    }
+    if (strcmp(v, want) != 0) {
+        fprintf(stderr, "cltrain: --resume %s: the checkpoint was trained with %s %s; this "
+                        "run asks for %s (pass the same --%s)\n", dir, key, v, want, key);
+        return false;
+    }
+    return true;
+}
+
+static bool resume_from(struct run *r, const struct train_opts *o)
+{
+    const char *dir = o->resume;
+    char err[1024], v[80];
+    if (!meta_expect(dir, "optimizer", optim_kind_name(o->optimizer)) ||
+        !meta_expect(dir, "dtype", dtype_name(o->dtype)))
+        return false;
+    if (!ckpt_load_model(r->ctx, dir, r->model, err, sizeof err)) {
+        fprintf(stderr, "cltrain: --resume: %s\n", err);
+        return false;
+    }
+    size_t n = 0;
+    const clt_named_tensor *state = optim_state_tensors(r->opt, &n);
+    if (!ckpt_load_state(r->ctx, dir, state, n, err, sizeof err)) {
+        fprintf(stderr, "cltrain: --resume: %s\n", err);
+        return false;
+    }
+    if (!meta_i64(dir, "step", &r->step) || !meta_i64(dir, "opt_step", &r->opt_step) ||
+        !meta_i64(dir, "good_steps", &r->good_steps) ||
+        !meta_i64(dir, "tokens_seen", &r->tokens_seen))
+        return false;
+    if (!ckpt_state_meta(dir, "loss_scale", v, sizeof v, err, sizeof err)) {
+        fprintf(stderr, "cltrain: --resume: %s\n", err);
+        return false;
+    }
+    char *end = NULL;
+    r->loss_scale = (float)strtod(v, &end);
+    bool ok = end != v && *end == '\0' && r->loss_scale > 0;
+    if (ok && ckpt_state_meta(dir, "data_rng", v, sizeof v, err, sizeof err) &&
+        strlen(v) == 64) {
+        for (int i = 0; i < 4 && ok; i++) {
+            char word[17];
+            memcpy(word, v + 16 * i, 16);
+            word[16] = '\0';
+            r->data_rng.s[i] = strtoull(word, &end, 16);
+            ok = *end == '\0';
+        }
+    } else {
+        ok = false;
+    }
+    if (!ok) {
+        fprintf(stderr, "cltrain: --resume %s: state.safetensors: loss_scale or data_rng "
+                        "is malformed\n", dir);
+        return false;
+    }
+    if (r->step > o->steps) {
+        fprintf(stderr, "cltrain: --resume %s: the checkpoint is at step %" PRId64
+                        ", past --steps %" PRId64 "\n", dir, r->step, o->steps);
+        return false;
+    }
+    return true;
+}
+
+/* ---- one step ------------------------------------------------------------------------ */
+
+struct step_times {
+    double forward, backward, optim;
+};
+
+/* Mean validation loss over eval_batches batches. */
+static bool evaluate(struct run *r, const struct train_opts *o, double *loss)
+{
+    const int T = r->model ? gpt_config_of(r->model)->ctx : 0;
+    double sum = 0.0;
+    for (int k = 0; k < o->eval_batches; k++) {
+        float l = 0.0f;
+        data_val_batch(r->data, k, o->batch, T, r->tokens, r->targets);
+        if (!gpt_ok(r->model, gpt_forward(r->model, r->tokens, r->targets, o->batch, T, &l),
+                    "validation forward"))
+            return false;
+        sum += l;
+    }
+    *loss = sum / o->eval_batches;
+    return true;
+}
+
+/* Micro-batches, norm, clipping, optimizer. *skipped when the gradients overflowed. */
+static bool train_step(struct run *r, const struct train_opts *o, double lr, double *loss,
+                       double *grad_norm, bool *skipped, struct step_times *t)
+{
+    const int T = gpt_config_of(r->model)->ctx;
+    double sum = 0.0, t0 = now_s();
+    for (int a = 0; a < o->accum; a++) {
+        float l = 0.0f;
+        data_train_batch(r->data, &r->data_rng, o->batch, T, r->tokens, r->targets);
+        if (!gpt_ok(r->model, gpt_forward(r->model, r->tokens, r->targets, o->batch, T, &l),
+                    "forward"))
+            return false;
+        const double t1 = now_s();
+        t->forward += t1 - t0;
+        if (!gpt_ok(r->model, gpt_backward(r->model, r->loss_scale / (float)o->accum, a > 0),
+                    "backward") ||
+            !clt_ok(clt_context_finish(r->ctx), "backward"))
+            return false;
+        t0 = now_s();
+        t->backward += t0 - t1;
+        sum += l;
+    }
+    r->tokens_seen += (int64_t)o->batch * T * o->accum;
+    *loss = sum / o->accum;
+
+    clt_op sq = {.kind = CLT_OP_SQNORM, .u.sqnorm = {.x = r->grads, .norm = r->norm}};
+    float norm2 = 0.0f;
+    if (!clt_ok(clt_op_run(r->ctx, &sq, NULL), "gradient norm") ||
+        !clt_ok(clt_buffer_read(r->norm_buf, 0, &norm2, sizeof norm2, NULL), "gradient norm"))
+        return false;
+    *grad_norm = sqrt((double)norm2) / r->loss_scale;
+    *skipped = !isfinite(norm2);
+    if (*skipped) {
+        /* f16 overflow: nothing changes but the scale (a bf16/f32 run reports it) */
+        if (o->dtype == CLT_DTYPE_F16)
+            r->loss_scale = r->loss_scale / 2 < 1.0f ? 1.0f : r->loss_scale / 2;
+        r->good_steps = 0;
+        t->optim += now_s() - t0;
+        return true;
+    }
+    const double clip = o->clip > 0 && *grad_norm > o->clip ? o->clip / *grad_norm : 1.0;
+    r->opt_step++;
+    if (!clt_ok(optim_step(r->opt, (float)lr, r->opt_step, (float)(clip / r->loss_scale),
+                           &r->norm),
+                "optimizer") ||
+        !clt_ok(clt_context_finish(r->ctx), "optimizer"))
+        return false;
+    t->optim += now_s() - t0;
+    if (o->dtype == CLT_DTYPE_F16 && ++r->good_steps % F16_GROWTH_INTERVAL == 0 &&
+        r->loss_scale * 2 <= F16_SCALE_MAX)
+        r->loss_scale *= 2;
+    return true;
+}
+
+/* ---- set-up ---------------------------------------------------------------------------- */
+
+static bool setup(struct run *r, const struct train_opts *o, struct gpt_config *cfg)
+{
+    char err[1024];
+    clt_context_opts copts;
+    clt_context_opts_init(&copts);
+    copts.device = o->device;
+    if (!clt_ok(clt_context_create(&copts, &r->ctx), "opening the device"))
+        return false;
+    *cfg = o->cfg;
+    if (o->resume) {
+        struct gpt_config saved;
+        if (!ckpt_read_config(o->resume, &saved, err, sizeof err)) {
+            fprintf(stderr, "cltrain: --resume: %s\n", err);
+            return false;
+        }
+        if (o->cfg_given && memcmp(&saved, cfg, sizeof saved) != 0) {
+            fprintf(stderr, "cltrain: --resume %s holds a model of %d layers, %d heads, "
+                            "%d dims, ctx %d, vocab %d; this run asks for %d, %d, %d, %d, "
+                            "%d\n", o->resume, saved.layers, saved.heads, saved.dim,
+                    saved.ctx, saved.vocab, cfg->layers, cfg->heads, cfg->dim, cfg->ctx,
+                    cfg->vocab);
+            return false;
+        }
+        *cfg = saved;
+    }
+    if (!gpt_config_valid(cfg, err, sizeof err)) {
+        fprintf(stderr, "cltrain: model: %s\n", err);
+        return false;
+    }
+    if (!data_open(o->data, o->n_data, cfg->ctx, VAL_FRACTION, &r->data, err, sizeof err)) {
+        fprintf(stderr, "cltrain: data: %s\n", err);
+        return false;
+    }
+    if (!clt_ok(gpt_create(r->ctx, cfg, o->dtype, o->batch, &r->model), "model"))
+        return false; /* the config was checked above: what is left is memory */
+
+    /* parameters from the seed (a resume overwrites them), gradients zeroed so that the
+     * layout's padding adds nothing to the norm */
+    const size_t count = gpt_param_count(cfg);
+    struct gpt_param *layout = malloc(count * sizeof *layout);
+    const size_t total = layout ? gpt_params_layout(cfg, layout) : 0;
+    float *host = layout ? calloc(total, sizeof *host) : NULL;
+    bool ok = host != NULL;
+    if (ok) {
+        gpt_init_params(cfg, o->seed, host);
+        ok = clt_ok(clt_buffer_write(gpt_param_buffer(r->model), 0, host, total * 4, NULL),
+                    "uploading the parameters");
+        memset(host, 0, total * sizeof *host);
+        const size_t gbytes = total * (o->dtype == CLT_DTYPE_F32 ? 4 : 2);
+        ok = ok && clt_ok(clt_buffer_write(gpt_grad_buffer(r->model), 0, host, gbytes, NULL),
+                          "zeroing the gradients") &&
+             clt_ok(clt_tensor_init(&r->grads, gpt_grad_buffer(r->model), 0, o->dtype, 1,
+                                    (const int64_t[]){(int64_t)total}),
+                    "gradients");
+    } else {
+        fprintf(stderr, "cltrain: out of host memory for the initial parameters\n");
+    }
+    free(host);
+    free(layout);
+    if (!ok || !gpt_ok(r->model, gpt_sync_work(r->model), "working copy"))
+        return false;
+
+    struct optim_hparams h = optim_defaults(o->optimizer);
+    if (o->weight_decay >= 0)
+        h.weight_decay = (float)o->weight_decay;
+    if (!clt_ok(optim_create(r->ctx, r->model, o->optimizer, h, &r->opt), "optimizer state") ||
+        !clt_ok(clt_buffer_create(r->ctx, 4, CLT_TIER_DEVICE, &r->norm_buf), "norm") ||
+        !clt_ok(clt_tensor_init(&r->norm, r->norm_buf, 0, CLT_DTYPE_F32, 1,
+                                (const int64_t[]){1}),
+                "norm"))
+        return false;
+    r->tokens = malloc((size_t)o->batch * cfg->ctx * sizeof *r->tokens);
+    r->targets = malloc((size_t)o->batch * cfg->ctx * sizeof *r->targets);
+    if (!r->tokens || !r->targets) {
+        fprintf(stderr, "cltrain: out of host memory for a batch\n");
+        return false;
+    }
+    r->loss_scale = o->dtype == CLT_DTYPE_F16 ? F16_SCALE_INIT : 1.0f;
+    rng_seed(&r->data_rng, o->seed ^ 0x64617461ull); /* "data": apart from the init's */
+    if (o->resume && !resume_from(r, o))
+        return false;
+    return !o->out || out_dir_ready(o->out);
+}
+
+static void run_release(struct run *r)
+{
+    progress_close(r->prog);
+    free(r->tokens);
+    free(r->targets);
+    optim_destroy(r->opt);
+    gpt_destroy(r->model);
+    clt_buffer_destroy(r->norm_buf);
+    data_close(r->data);
+    clt_context_destroy(r->ctx);
+}
+
+static void say_plan(struct run *r, const struct train_opts *o, const struct gpt_config *cfg)
+{
+    clt_device_info dev;
+    char b1[32], b2[32];
+    size_t n = 0, params = 0;
+    const struct gpt_param *table = gpt_param_table(r->model, &n);
+    for (size_t i = 0; i < n; i++)
+        params += table[i].numel;
+    if (clt_context_device(r->ctx, &dev) != CLT_OK)
+        snprintf(dev.device_name, sizeof dev.device_name, "?");
+    progress_note(r->prog, "cltrain: %s on %s (%s), %s", o->resume ? "resuming" : "training",
+                  dev.name, dev.device_name, dtype_name(o->dtype));
+    progress_note(r->prog, "model: %d layers, %d heads, %d dims, ctx %d, vocab %d: %.2fM "
+                           "parameters; model %s, %s state %s",
+                  cfg->layers, cfg->heads, cfg->dim, cfg->ctx, cfg->vocab, params / 1e6,
+                  format_bytes(gpt_bytes(r->model), b1, sizeof b1),
+                  optim_kind_name(o->optimizer),
+                  format_bytes(optim_state_bytes(r->opt), b2, sizeof b2));
+    progress_note(r->prog, "data: %s; %zu training and %zu validation tokens",
+                  data_describe(r->data), data_train_tokens(r->data),
+                  data_val_tokens(r->data));
+    progress_note(r->prog, "steps %" PRId64 " from %" PRId64 ", batch %d x %d tokens x "
+                           "accum %d, lr %.2e",
+                  o->steps, r->step, o->batch, cfg->ctx, o->accum, o->lr);
+}
+
+/* ---- the run ------------------------------------------------------------------------- */
+
+int train_run(const struct train_opts *o)
+{
+    struct run r;
+    memset(&r, 0, sizeof r);
+    struct gpt_config cfg;
+    int status = 1;
+    char err[1024];
+    double val_loss = NAN, last_loss = NAN;
+    struct step_times total = {0};
+    struct run_summary sum = {.final_loss = NAN, .val_loss = NAN};
+    const double t_start = now_s();
+    bool saved_at_end = false;
+
+    stop_requested = 0;
+    signal(SIGINT, on_stop_signal);
+    signal(SIGTERM, on_stop_signal);
+    if (!setup(&r, o, &cfg))
+        goto done;
+    const int64_t warmup = o->warmup >= 0 ? o->warmup : (o->steps / 10 < 100 ? o->steps / 10 : 100);
+    const int64_t stop_at = o->stop_at > 0 && o->stop_at < o->steps ? o->stop_at : o->steps;
+    const int64_t every = o->log_every > 0 ? o->log_every : (o->steps >= 100 ? o->steps / 50 : 1);
+    if (!progress_open(stderr, o->metrics, every, &r.prog, err, sizeof err)) {
+        fprintf(stderr, "cltrain: %s\n", err);
+        goto done;
+    }
+    say_plan(&r, o, &cfg);
+
+    const int64_t first = r.step;
+    while (r.step < stop_at && !stop_requested) {
+        const int64_t step = r.step + 1;
+        const double lr = train_lr_at(o, warmup, step);
+        struct step_times t = {0};
+        double loss = 0, gnorm = 0;
+        bool skipped = false;
+        const double t0 = now_s();
+        if (!train_step(&r, o, lr, &loss, &gnorm, &skipped, &t))
+            goto done;
+        r.step = step;
+        last_loss = loss;
+        sum.skipped += skipped;
+        total.forward += t.forward;
+        total.backward += t.backward;
+        total.optim += t.optim;
+        const double dt = now_s() - t0;
+        const int64_t done_steps = step - first;
+        const double per_step = (now_s() - t_start) / (double)done_steps;
+        clt_stats stats;
+        (void)clt_context_stats(r.ctx, &stats);
+        struct step_report rep = {
+            .step = step, .total = o->steps, .loss = loss, .lr = lr, .grad_norm = gnorm,
+            .tokens_per_s = (double)o->batch * cfg.ctx * o->accum / dt, .ms_step = dt * 1e3,
+            .ms_forward = t.forward * 1e3, .ms_backward = t.backward * 1e3,
+            .ms_optim = t.optim * 1e3, .eta_s = per_step * (double)(stop_at - step),
+            .skipped = skipped, .loss_scale = r.loss_scale};
+        memcpy(rep.mem_used, stats.mem_used, sizeof rep.mem_used);
+        progress_step(r.prog, &rep);
+        if ((o->eval_every > 0 && step % o->eval_every == 0) || step == o->steps) {
+            if (!evaluate(&r, o, &val_loss))
+                goto done;
+            progress_eval(r.prog, step, val_loss);
+        }
+        if (o->out && o->ckpt_every > 0 && step % o->ckpt_every == 0 && step != stop_at) {
+            if (!save_checkpoint(&r, o, o->out))
+                goto done;
+        }
+    }
+    if (o->out) {
+        if (!save_checkpoint(&r, o, o->out))
+            goto done;
+        saved_at_end = true;
+    }
+    const int64_t ran = r.step - first;
+    const double seconds = now_s() - t_start;
+    clt_stats stats;
+    (void)clt_context_stats(r.ctx, &stats);
+    sum.steps_run = ran;
+    sum.last_step = r.step;
+    sum.seconds = seconds;
+    sum.tokens = (double)ran * o->batch * cfg.ctx * o->accum;
+    const double train_s = total.forward + total.backward + total.optim;
+    sum.tokens_per_s = train_s > 0 ? sum.tokens / train_s : 0;
+    sum.ms_forward = ran ? total.forward * 1e3 / ran : 0;
+    sum.ms_backward = ran ? total.backward * 1e3 / ran : 0;
+    sum.ms_optim = ran ? total.optim * 1e3 / ran : 0;
+    sum.ms_step = sum.ms_forward + sum.ms_backward + sum.ms_optim;
+    sum.final_loss = last_loss;
+    sum.val_loss = val_loss;
+    memcpy(sum.mem_peak, stats.mem_peak, sizeof sum.mem_peak);
+    sum.checkpoint = saved_at_end ? o->out : NULL;
+    progress_summary(r.prog, &sum);
+    if (stop_requested) {
+        progress_note(r.prog, "cltrain: stopped by a signal at step %" PRId64 "%s", r.step,
+                      saved_at_end ? "; the checkpoint holds it" : "");
+        status = 130;
+        goto done;
+    }
+    if (o->sample_tokens > 0) {
+        struct rng srng;
+        rng_seed(&srng, o->seed ^ 0x73616d706c65ull); /* "sample" */
+        const struct sample_opts so = {.tokens = o->sample_tokens,
+                                       .temperature = o->temperature, .top_k = o->top_k};
+        progress_note(r.prog, "sample (%d tokens, temperature %.2f, top-k %d):",
+                      o->sample_tokens, o->temperature, o->top_k);
+        if (!gpt_ok(r.model, sample_generate(r.model, &so, &srng, stdout), "sampling"))
+            goto done;
+        fputc('\n', stdout);
+        fflush(stdout);
+    }
+    status = 0;
+done:
+    run_release(&r);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    return status;
+}
