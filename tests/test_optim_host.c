@@ -1,13 +1,17 @@
 /* The host optimizer's fast path (backends/host/optim_simd.h, host_threads.h) gives the
  * same bits whatever runs it: for AdamW, SGD (momentum, Nesterov, none) and LAMB, with
- * f32 and q8 states, a bf16 gradient and a bf16 parameter copy, sizes 1, 4095, 4097 and
- * 1000003, every thread count (1, 2, 3, 7) and every SIMD level this CPU has must match
- * one thread of scalar loops byte for byte, in parameters, states, absmax and copy; a
- * tensor updated as two ranges (two ops on its halves) must match one op on the whole
- * (AdamW and SGD: LAMB's trust ratio is per tensor, so its halves differ by design);
- * clt_op_run on a host context (the device's own pool and best level) must match too. */
+ * f32 and q8 states, a bf16 or f16 gradient and parameter copy, sizes 1, 4095, 4097 and
+ * 1000003, and inputs holding NaN, overflowing, subnormal and zero values, every thread
+ * count (1, 2, 3, 7) and every SIMD level this CPU has must match one thread of scalar
+ * loops byte for byte, in parameters, states, absmax and copy; a tensor updated as two
+ * ranges (two ops on its halves) must match one op on the whole (AdamW and SGD: LAMB's
+ * trust ratio is per tensor, so its halves differ by design); clt_op_run on a host
+ * context (the device's own pool and best level) must match too. Every level's f16 and
+ * bf16 conversion matches convert.c's on every exponent and sign with the rounding
+ * cases of the low bits, NaN payloads included. (test_quant8 checks each level's codec.) */
 #include <math.h>
 
+#include "backends/host/host_threads.h"
 #include "backends/host/optim_simd.h"
 #include "backends/host/quant8.h"
 #include "runtime/context.h"
@@ -19,7 +23,8 @@ struct setup {
     enum kind kind;
     bool q8;
     size_t n;
-    bool bf16;  /* bf16 gradient and a bf16 parameter copy */
+    clt_dtype half; /* F16 or BF16: the gradient's dtype and a parameter copy's; F32: none */
+    bool special;   /* NaN, overflowing, subnormal and zero values among the inputs */
 };
 
 /* The tensors of one setup, their initial bytes, and where the result is read into. */
@@ -36,6 +41,25 @@ enum { P, G, M, V, MA, VA, COPY, NBUF };
 static bool has_v(enum kind k) { return k == ADAMW || k == LAMB; }
 static bool has_m(enum kind k) { return k != SGD_PLAIN; }
 
+/* Specials at one element in 61, each with one NaN (+, quiet) as its only NaN source, so
+ * that a result's NaN bits do not depend on which operand of an add the compiler puts
+ * first: a NaN gradient; a gradient whose square overflows (v becomes Inf, its q8
+ * block NaN); subnormal parameters and gradients; zero parameters of both signs. */
+static void sprinkle_specials(ts_rng *rng, float *p, float *g, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (ts_rng_u64(rng) % 61 != 0)
+            continue;
+        switch (ts_rng_u64(rng) % 5) {
+        case 0: g[i] = NAN; break;
+        case 1: g[i] = (i & 1) ? 3e38f : -3e38f; break;
+        case 2: g[i] = (i & 1) ? 1e-40f : -3e-42f; break;
+        case 3: p[i] = (i & 1) ? 2e-39f : -1e-45f; break;
+        default: p[i] = (i & 1) ? 0.0f : -0.0f; break;
+        }
+    }
+}
+
 static void rig_make(struct rig *r, clt_context *ctx, struct setup su, uint64_t seed)
 {
     memset(r, 0, sizeof *r);
@@ -49,12 +73,12 @@ static void rig_make(struct rig *r, clt_context *ctx, struct setup su, uint64_t 
     assert_non_null(x);
     float map[256];
     r->bytes[P] = n * sizeof(float);
-    r->bytes[G] = n * (su.bf16 ? 2 : 4);
+    r->bytes[G] = n * (su.half != CLT_DTYPE_F32 ? 2 : 4);
     r->bytes[M] = has_m(su.kind) ? n * (su.q8 ? 1 : 4) : 0;
     r->bytes[V] = has_v(su.kind) ? n * (su.q8 ? 1 : 4) : 0;
     r->bytes[MA] = su.q8 && has_m(su.kind) ? blocks * sizeof(float) : 0;
     r->bytes[VA] = su.q8 && has_v(su.kind) ? blocks * sizeof(float) : 0;
-    r->bytes[COPY] = su.bf16 ? n * 2 : 0;
+    r->bytes[COPY] = su.half != CLT_DTYPE_F32 ? n * 2 : 0;
     for (int b = 0; b < NBUF; b++)
         if (r->bytes[b]) {
             r->init[b] = calloc(1, r->bytes[b]);
@@ -62,8 +86,10 @@ static void rig_make(struct rig *r, clt_context *ctx, struct setup su, uint64_t 
         }
     ts_fill_floats(&rng, r->init[P], n, -1.0f, 1.0f);
     ts_fill_floats(&rng, x, n, -1.0f, 1.0f);
-    if (su.bf16)
-        ts_assert_ok(clt_convert(CLT_DTYPE_BF16, r->init[G], CLT_DTYPE_F32, x, n));
+    if (su.special)
+        sprinkle_specials(&rng, r->init[P], x, n);
+    if (su.half != CLT_DTYPE_F32)
+        ts_assert_ok(clt_convert(su.half, r->init[G], CLT_DTYPE_F32, x, n));
     else
         memcpy(r->init[G], x, n * sizeof(float));
     for (int b = M; b <= V; b++) {
@@ -117,7 +143,7 @@ static clt_op op_of(const struct rig *r, size_t at, size_t len, int64_t step)
 {
     const struct setup *su = &r->su;
     const clt_dtype st = su->q8 ? CLT_DTYPE_U8 : CLT_DTYPE_F32;
-    const clt_dtype gd = su->bf16 ? CLT_DTYPE_BF16 : CLT_DTYPE_F32;
+    const clt_dtype gd = su->half;
     const size_t b0 = at / CLT_Q8_DEFAULT_BLOCK,
                  nb = (len + CLT_Q8_DEFAULT_BLOCK - 1) / CLT_Q8_DEFAULT_BLOCK;
     clt_optim_hparams h = {.lr = 1e-2f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f,
@@ -131,7 +157,7 @@ static clt_op op_of(const struct rig *r, size_t at, size_t len, int64_t step)
             .m = part(r, M, st, at, len), .v = part(r, V, st, at, len),
             .m_absmax = part(r, MA, CLT_DTYPE_F32, b0, nb),
             .v_absmax = part(r, VA, CLT_DTYPE_F32, b0, nb),
-            .param_copy = part(r, COPY, CLT_DTYPE_BF16, at, len), .h = h};
+            .param_copy = part(r, COPY, su->half, at, len), .h = h};
         return op;
     }
     h.beta1 = su->kind == SGD_PLAIN ? 0.0f : 0.9f;
@@ -141,7 +167,7 @@ static clt_op op_of(const struct rig *r, size_t at, size_t len, int64_t step)
         .param = part(r, P, CLT_DTYPE_F32, at, len), .grad = part(r, G, gd, at, len),
         .momentum = part(r, M, st, at, len),
         .momentum_absmax = part(r, MA, CLT_DTYPE_F32, b0, nb),
-        .param_copy = part(r, COPY, CLT_DTYPE_BF16, at, len), .h = h};
+        .param_copy = part(r, COPY, su->half, at, len), .h = h};
     return op;
 }
 
@@ -194,9 +220,12 @@ static void expect_same(const struct rig *r, const uint8_t *want, const uint8_t 
     const size_t total = blob_size(r);
     for (size_t i = 0; i < total; i++)
         if (want[i] != got[i])
-            fail_msg("%s %s n=%zu%s%s: byte %zu of %zu differs from one scalar thread",
+            fail_msg("%s %s n=%zu%s%s%s: byte %zu of %zu differs from one scalar thread",
                      kind_names[r->su.kind], r->su.q8 ? "q8" : "f32", r->su.n,
-                     r->su.bf16 ? " bf16" : "", what, i, total);
+                     r->su.half == CLT_DTYPE_F32   ? ""
+                     : r->su.half == CLT_DTYPE_F16 ? " f16"
+                                                   : " bf16",
+                     r->su.special ? " specials" : "", what, i, total);
 }
 
 /* The steps must change the parameters at all, or equality would prove nothing. */
@@ -258,15 +287,77 @@ static void test_bit_identical(void **state)
             for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
                 if (q8 && k == SGD_PLAIN)
                     continue; /* no momentum, no state to quantize */
-                check_setup(ctx, pools, (struct setup){(enum kind)k, q8, sizes[s], false});
+                check_setup(ctx, pools,
+                            (struct setup){(enum kind)k, q8, sizes[s], CLT_DTYPE_F32, false});
             }
-    /* A bf16 gradient (widened into scratch) and a bf16 copy, on a size with tails. */
-    check_setup(ctx, pools, (struct setup){ADAMW, false, 4097, true});
-    check_setup(ctx, pools, (struct setup){LAMB, true, 4097, true});
-    check_setup(ctx, pools, (struct setup){SGD_NESTEROV, false, 4097, true});
+    /* A half gradient (widened into scratch) and a half copy, on sizes with tails. */
+    check_setup(ctx, pools, (struct setup){ADAMW, false, 4097, CLT_DTYPE_BF16, false});
+    check_setup(ctx, pools, (struct setup){LAMB, true, 4097, CLT_DTYPE_BF16, false});
+    check_setup(ctx, pools, (struct setup){SGD_NESTEROV, false, 4097, CLT_DTYPE_BF16, false});
+    check_setup(ctx, pools, (struct setup){ADAMW, true, 4097, CLT_DTYPE_F16, false});
+    check_setup(ctx, pools, (struct setup){SGD, false, 1000003, CLT_DTYPE_F16, false});
+    /* Specials, through every state format and a copy of each kind. */
+    for (int k = ADAMW; k <= LAMB; k++)
+        for (int q8 = 0; q8 < 2; q8++) {
+            if (q8 && k == SGD_PLAIN)
+                continue;
+            const clt_dtype half = k % 3 == 0 ? CLT_DTYPE_F32 : k % 3 == 1 ? CLT_DTYPE_F16
+                                                                             : CLT_DTYPE_BF16;
+            check_setup(ctx, pools, (struct setup){(enum kind)k, q8, 100003, half, true});
+        }
     for (int t = 0; t < 4; t++)
         clt_host_pool_destroy(pools[t]);
     clt_context_destroy(ctx);
+}
+
+/* ---- every level's f16 and bf16 conversion ------------------------------------------ */
+
+/* Every sign and exponent with 9 mantissa bits (the top 16 bits, all 65536 of them)
+ * times low-bit patterns that put each rounding case at bf16's and f16's cut (ties
+ * both ways, just below and above them, for normal f16 results), plus random bits that
+ * reach the cuts of subnormal f16 results. */
+static void halves_match_scalar(void **state)
+{
+    (void)state;
+    static const uint32_t low[] = {0x0000, 0x0001, 0x0fff, 0x1000, 0x1001, 0x2000, 0x3000,
+                                   0x3001, 0x7fff, 0x8000, 0x8001, 0xffff, 0x5555, 0xaaaa};
+    const size_t n_low = sizeof low / sizeof low[0], n = 65536 * n_low + 1000003;
+    uint32_t *bits = malloc(n * sizeof *bits);
+    float *x = malloc(n * sizeof *x);
+    uint16_t *want = malloc(n * sizeof *want), *got = malloc(n * sizeof *got);
+    assert_true(bits && x && want && got);
+    size_t at = 0;
+    for (uint32_t hi = 0; hi < 65536; hi++)
+        for (size_t k = 0; k < n_low; k++)
+            bits[at++] = hi << 16 | low[k];
+    ts_rng rng;
+    ts_rng_seed(&rng, 21);
+    while (at < n)
+        bits[at++] = (uint32_t)ts_rng_u64(&rng);
+    memcpy(x, bits, n * sizeof *x);
+    for (int dt = 0; dt < 2; dt++) {
+        for (size_t i = 0; i < n; i++)
+            want[i] = dt ? clt_f32_to_bf16(x[i]) : clt_f32_to_f16(x[i]);
+        for (int level = 0; level < CLT_SIMD_COUNT; level++) {
+            const struct clt_optim_kernels *k = clt_optim_kernels_of((clt_simd)level);
+            if (!k)
+                continue;
+            /* whole, then from an odd offset with an odd length: every tail */
+            for (size_t off = 0; off < 2; off++) {
+                memset(got, 0, n * sizeof *got);
+                (dt ? k->to_bf16 : k->to_f16)(x + off * 7, got + off * 7, n - off * 20);
+                for (size_t i = off * 7; i < n - off * 13; i++)
+                    if (got[i] != want[i])
+                        fail_msg("%s %s of 0x%08x: 0x%04x, convert.c 0x%04x",
+                                 clt_simd_name((clt_simd)level), dt ? "bf16" : "f16", bits[i],
+                                 got[i], want[i]);
+            }
+        }
+    }
+    free(bits);
+    free(x);
+    free(want);
+    free(got);
 }
 
 /* The pool runs every task exactly once, whatever the thread and task counts. */
@@ -319,6 +410,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pool_runs_each_task_once),
         cmocka_unit_test(test_bit_identical),
+        cmocka_unit_test(halves_match_scalar),
     };
     return cmocka_run_group_tests_name("optim_host", tests, NULL, NULL);
 }

@@ -3,10 +3,14 @@
  * against the construction's closed form; the binary-search code against a linear
  * argmin, ties included; round trips of normal and heavy-tailed data within the error
  * bound, over block sizes and lengths that leave partial blocks; exact map values; zero,
- * NaN and Inf blocks; and the independence of blocks. */
+ * NaN and Inf blocks; the independence of blocks; the codebook's search tree; and every
+ * SIMD level's codec (optim_simd.h) against the scalar one, byte for byte, on inputs
+ * that reach every case: NaN, ±Inf, ±0, subnormals, thresholds and their neighbours,
+ * partial blocks and vectors. */
 #include <float.h>
 #include <math.h>
 
+#include "backends/host/optim_simd.h"
 #include "backends/host/quant8.h"
 #include "support/support.h"
 
@@ -497,6 +501,209 @@ static void error_bound(void **state)
     fail_msg("no float midpoint in the upper half of the signed map");
 }
 
+/* ---- the codebook and every SIMD level's codec ---------------------------------------- */
+
+/* The search of clt_q8_code, walking the tree instead of thr: step l reads
+ * tree[2^l - 1 + (pos >> (8 - l))]. */
+static unsigned tree_code(const float tree[255], float v)
+{
+    unsigned pos = 0;
+    for (unsigned l = 0; l < 8; l++)
+        pos += v >= tree[(1u << l) - 1 + (pos >> (8 - l))] ? 1u << (7 - l) : 0;
+    return pos;
+}
+
+static void codebook(void **state)
+{
+    (void)state;
+    ts_rng rng;
+    ts_rng_seed(&rng, 13);
+    for (int s = 0; s < 2; s++) {
+        struct clt_q8_codebook cb;
+        float map[256], thr[255];
+        clt_q8_codebook_init(&cb, s);
+        (s ? clt_q8_map_signed : clt_q8_map_unsigned)(map);
+        clt_q8_thresholds(map, thr);
+        assert_memory_equal(cb.map, map, sizeof map);
+        assert_memory_equal(cb.thr, thr, sizeof thr);
+        assert_int_equal(cb.zero_code, s ? 127 : 0);
+        /* every threshold appears once in the tree */
+        float sorted[255];
+        memcpy(sorted, cb.tree, sizeof sorted);
+        for (int i = 1; i < 255; i++) /* insertion sort: 255 entries */
+            for (int j = i; j > 0 && sorted[j - 1] > sorted[j]; j--) {
+                const float t = sorted[j];
+                sorted[j] = sorted[j - 1];
+                sorted[j - 1] = t;
+            }
+        assert_memory_equal(sorted, thr, sizeof thr);
+        /* and the walk finds clt_q8_code's code: at, below and above every threshold,
+         * and anywhere */
+        for (int i = 0; i < 255; i++) {
+            const float around[3] = {thr[i], nextafterf(thr[i], -INFINITY),
+                                     nextafterf(thr[i], INFINITY)};
+            for (int k = 0; k < 3; k++)
+                assert_int_equal(tree_code(cb.tree, around[k]), clt_q8_code(thr, around[k]));
+        }
+        for (int k = 0; k < 100000; k++) {
+            const float v = ts_rng_float(&rng, -1.1f, 1.1f);
+            assert_int_equal(tree_code(cb.tree, v), clt_q8_code(thr, v));
+        }
+        assert_int_equal(tree_code(cb.tree, NAN), 0);
+    }
+}
+
+static float float_of_bits(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* Block b of x (len elements) in one of the shapes that reach a case of the codec. */
+enum { SHAPES = 10 };
+static void fill_shape(ts_rng *rng, const struct clt_q8_codebook *cb, float *x, size_t len,
+                       unsigned shape)
+{
+    const float scale = powf(10.0f, ts_rng_float(rng, -30.0f, 30.0f));
+    for (size_t i = 0; i < len; i++) {
+        const float r = ts_rng_float(rng, -1.0f, 1.0f);
+        const unsigned k = (unsigned)(ts_rng_u64(rng) % 255);
+        switch (shape) {
+        case 0: /* plain data at any magnitude */
+            x[i] = r * scale;
+            break;
+        case 1: /* thresholds and their neighbours with absmax 1: every tie and edge */
+            x[i] = i % 3 == 0 ? cb->thr[k]
+                   : i % 3 == 1 ? nextafterf(cb->thr[k], -INFINITY)
+                                : nextafterf(cb->thr[k], INFINITY);
+            break;
+        case 2: /* zeros of both signs */
+            x[i] = (i & 1) ? -0.0f : 0.0f;
+            break;
+        case 3: /* NaN somewhere */
+        case 4: /* an infinity somewhere */
+            x[i] = r;
+            break;
+        case 5: /* subnormals only: absmax subnormal */
+            x[i] = float_of_bits((uint32_t)(ts_rng_u64(rng) % 0x800000u) |
+                                 (r < 0 ? 0x80000000u : 0u));
+            break;
+        case 6: /* subnormals beside normals: x / absmax underflows */
+            x[i] = i % 2 ? float_of_bits((uint32_t)(ts_rng_u64(rng) % 0x800000u)) : r * 1e-30f;
+            break;
+        case 7: /* map values times a scale that is not a power of two */
+            x[i] = cb->map[k] * 3.0f;
+            break;
+        case 8: /* thresholds times such a scale: quotients a rounding away from them */
+            x[i] = cb->thr[k] * 0.7f;
+            break;
+        default: /* values beyond the map's range once divided: negative in the
+                  * unsigned map, and the largest magnitude negative */
+            x[i] = -fabsf(r) * scale;
+            break;
+        }
+    }
+    const size_t at = (size_t)(ts_rng_u64(rng) % len);
+    if (shape == 1)
+        x[at] = 1.0f;
+    if (shape == 3)
+        x[at] = (ts_rng_u64(rng) & 1) ? NAN : -NAN;
+    if (shape == 4)
+        x[at] = (ts_rng_u64(rng) & 1) ? INFINITY : -INFINITY;
+    if (shape == 7 || shape == 8)
+        x[at] = (shape == 7 ? 3.0f : 0.7f) * ((ts_rng_u64(rng) & 1) ? 1.0f : -1.0f);
+}
+
+static void check_levels_quantize(const struct clt_q8_codebook *cb, const float *x, size_t n,
+                                  size_t block)
+{
+    const size_t nb = n_blocks(n, block);
+    uint8_t *want = malloc(n), *got = malloc(n);
+    float *want_am = malloc(nb * sizeof(float)), *got_am = malloc(nb * sizeof(float));
+    assert_true(want && got && want_am && got_am);
+    clt_q8_quantize_thr(x, n, block, cb->thr, want, want_am);
+    for (int level = 0; level < CLT_SIMD_COUNT; level++) {
+        const struct clt_optim_kernels *k = clt_optim_kernels_of((clt_simd)level);
+        if (!k)
+            continue;
+        memset(got, 0xa5, n);
+        k->q8_quantize(cb, x, n, block, got, got_am);
+        for (size_t i = 0; i < n; i++)
+            if (got[i] != want[i])
+                fail_msg("%s quantize, n %zu block %zu: element %zu (x = %.9g) has code %d, "
+                         "scalar %d", clt_simd_name((clt_simd)level), n, block, i,
+                         (double)x[i], got[i], want[i]);
+        if (memcmp(got_am, want_am, nb * sizeof(float)) != 0)
+            fail_msg("%s quantize, n %zu block %zu: absmax differs from the scalar one",
+                     clt_simd_name((clt_simd)level), n, block);
+    }
+    free(want);
+    free(got);
+    free(want_am);
+    free(got_am);
+}
+
+static void check_levels_dequantize(const struct clt_q8_codebook *cb, const uint8_t *codes,
+                                    const float *absmax, size_t n, size_t block)
+{
+    float *want = malloc(n * sizeof(float)), *got = malloc(n * sizeof(float));
+    assert_true(want && got);
+    clt_q8_dequantize(codes, absmax, n, block, cb->map, want);
+    for (int level = 0; level < CLT_SIMD_COUNT; level++) {
+        const struct clt_optim_kernels *k = clt_optim_kernels_of((clt_simd)level);
+        if (!k)
+            continue;
+        k->q8_dequantize(cb, codes, absmax, n, block, got);
+        for (size_t i = 0; i < n; i++)
+            if (memcmp(&got[i], &want[i], sizeof(float)) != 0)
+                fail_msg("%s dequantize, n %zu block %zu: element %zu is %.9g, scalar %.9g",
+                         clt_simd_name((clt_simd)level), n, block, i, (double)got[i],
+                         (double)want[i]);
+    }
+    free(want);
+    free(got);
+}
+
+static void levels_match_scalar(void **state)
+{
+    (void)state;
+    static const size_t sizes[] = {1, 15, 16, 17, 255, 256, 257, 4095, 4097, 1000003};
+    static const size_t blocks[] = {1, 3, 16, 100, 256, 2048};
+    ts_rng rng;
+    ts_rng_seed(&rng, 17);
+    float *x = malloc(1000003 * sizeof(float)), *absmax = malloc(1000003 * sizeof(float));
+    uint8_t *codes = malloc(1000003);
+    assert_true(x && absmax && codes);
+    for (int s = 0; s < 2; s++) {
+        struct clt_q8_codebook cb;
+        clt_q8_codebook_init(&cb, s);
+        for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++)
+            for (size_t bi = 0; bi < sizeof blocks / sizeof blocks[0]; bi++) {
+                const size_t n = sizes[si], block = blocks[bi], nb = n_blocks(n, block);
+                if (n > 5000 && block < 100)
+                    continue; /* a million one-element blocks add nothing */
+                for (size_t b = 0; b < nb; b++) {
+                    const size_t start = b * block;
+                    fill_shape(&rng, &cb, x + start, n - start < block ? n - start : block,
+                               (unsigned)((b + si) % SHAPES));
+                }
+                check_levels_quantize(&cb, x, n, block);
+                /* every code, under absmax values of every kind */
+                static const float kinds[] = {0.0f, -0.0f, NAN, INFINITY, 1e-42f, 1.0f, 3e38f};
+                for (size_t i = 0; i < n; i++)
+                    codes[i] = (uint8_t)(ts_rng_u64(&rng) & 0xff);
+                for (size_t b = 0; b < nb; b++)
+                    absmax[b] = b % 3 == 0 ? kinds[(b / 3) % 7]
+                                           : powf(10.0f, ts_rng_float(&rng, -40.0f, 38.0f));
+                check_levels_dequantize(&cb, codes, absmax, n, block);
+            }
+    }
+    free(x);
+    free(absmax);
+    free(codes);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -511,6 +718,8 @@ int main(void)
         cmocka_unit_test(non_finite_blocks),
         cmocka_unit_test(blocks_are_independent),
         cmocka_unit_test(error_bound),
+        cmocka_unit_test(codebook),
+        cmocka_unit_test(levels_match_scalar),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

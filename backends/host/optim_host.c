@@ -7,14 +7,16 @@
  * element count and the chunk size only; the device's threads take tasks in any order
  * (host_threads.h). A chunk is one quantization block with q8 states (dequantize,
  * update, requantize), else CHUNK elements updated in place, through the per-element
- * loops of the best SIMD level (optim_simd.h). Since every element's arithmetic is the
- * same at every level and LAMB's norms are summed per task and then in task order, the
- * result is the same bits for any thread count and any level. */
+ * loops, the q8 codec and the f16/bf16 copy of the best SIMD level (optim_simd.h).
+ * Since every element's arithmetic is the same at every level and LAMB's norms are
+ * summed per task and then in task order, the result is the same bits for any thread
+ * count and any level. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "backends/host/host_driver.h"
+#include "backends/host/host_threads.h"
 #include "backends/host/optim_simd.h"
 #include "backends/host/quant8.h"
 #include "runtime/dtype_access.h"
@@ -31,8 +33,7 @@ struct state {
     float *f32;            /* the f32 tensor, or NULL for q8 or absent */
     uint8_t *codes;        /* q8: the codes and one absmax per block */
     float *absmax;
-    float map[256];
-    float thr[255];        /* the map's thresholds, made once per op, not per block */
+    struct clt_q8_codebook cb; /* the map and its search tables, made once per op */
 };
 
 static void state_init(struct state *s, const clt_tensor *t, const clt_tensor *absmax,
@@ -47,31 +48,27 @@ static void state_init(struct state *s, const clt_tensor *t, const clt_tensor *a
     }
     s->codes = clt_host_tensor_data(t);
     s->absmax = clt_host_tensor_data(absmax);
-    if (is_signed)
-        clt_q8_map_signed(s->map);
-    else
-        clt_q8_map_unsigned(s->map);
-    clt_q8_thresholds(s->map, s->thr);
+    clt_q8_codebook_init(&s->cb, is_signed);
 }
 
 /* The f32 values of elements [at, at + len), chunk number `c`: the tensor itself, or
- * the block dequantized into `scratch`; NULL for an absent state. */
-static float *state_load(const struct state *s, size_t at, size_t len, size_t c,
-                         float *scratch)
+ * the block dequantized into `scratch` by the level's codec; NULL for an absent state. */
+static float *state_load(const struct clt_optim_kernels *kern, const struct state *s,
+                         size_t at, size_t len, size_t c, float *scratch)
 {
     if (s->f32)
         return s->f32 + at;
     if (!s->codes)
         return NULL;
-    clt_q8_dequantize(s->codes + at, s->absmax + c, len, len, s->map, scratch);
+    kern->q8_dequantize(&s->cb, s->codes + at, s->absmax + c, len, len, scratch);
     return scratch;
 }
 
-static void state_store(const struct state *s, size_t at, size_t len, size_t c,
-                        const float *values)
+static void state_store(const struct clt_optim_kernels *kern, const struct state *s,
+                        size_t at, size_t len, size_t c, const float *values)
 {
     if (s->codes)
-        clt_q8_quantize_thr(values, len, len, s->thr, s->codes + at, s->absmax + c);
+        kern->q8_quantize(&s->cb, values, len, len, s->codes + at, s->absmax + c);
 }
 
 /* Whether the gate lets the step through: absent, or finite. */
@@ -124,6 +121,23 @@ static const float *grad_of(const struct job *j, size_t at, size_t len, float *s
     return scratch;
 }
 
+/* The working copy of the updated p[0, len), elements [at, at + len) of param_copy. */
+static void copy_out(const struct job *j, const float *p, size_t at, size_t len)
+{
+    switch (j->copy_dtype) {
+    case CLT_DTYPE_F16:
+        j->kern->to_f16(p, (uint16_t *)j->copy + at, len);
+        break;
+    case CLT_DTYPE_BF16:
+        j->kern->to_bf16(p, (uint16_t *)j->copy + at, len);
+        break;
+    default:
+        for (size_t i = 0; i < len; i++)
+            clt_store_elem(j->copy_dtype, j->copy, at + i, p[i]);
+        break;
+    }
+}
+
 /* One chunk of the job's pass; sums (LAMB_NORMS) accumulates the chunk's squares. */
 static void run_chunk(const struct job *j, size_t at, size_t len, float *scratch,
                       double sums[2])
@@ -134,39 +148,39 @@ static void run_chunk(const struct job *j, size_t at, size_t len, float *scratch
     float *sv = scratch ? scratch + SCRATCH_V * j->chunk : NULL;
     float *sg = scratch ? scratch + SCRATCH_G * j->chunk : NULL;
     float *su = scratch ? scratch + SCRATCH_U * j->chunk : NULL;
-    float *m = state_load(&j->m, at, len, c, sm);
-    float *v = j->pass == SGD ? NULL : state_load(&j->v, at, len, c, sv);
+    const struct clt_optim_kernels *kern = j->kern;
+    float *m = state_load(kern, &j->m, at, len, c, sm);
+    float *v = j->pass == SGD ? NULL : state_load(kern, &j->v, at, len, c, sv);
     switch (j->pass) {
     case ADAMW:
-        j->kern->adam_step(&j->adam, p, grad_of(j, at, len, sg), m, v, len);
-        state_store(&j->m, at, len, c, m);
-        state_store(&j->v, at, len, c, v);
+        kern->adam_step(&j->adam, p, grad_of(j, at, len, sg), m, v, len);
+        state_store(kern, &j->m, at, len, c, m);
+        state_store(kern, &j->v, at, len, c, v);
         break;
     case LAMB_NORMS:
-        j->kern->adam_moments(&j->adam, grad_of(j, at, len, sg), m, v, len);
-        state_store(&j->m, at, len, c, m);
-        state_store(&j->v, at, len, c, v);
-        m = state_load(&j->m, at, len, c, sm); /* u from the moments as stored */
-        v = state_load(&j->v, at, len, c, sv);
-        j->kern->adam_direction(&j->adam, p, m, v, su, len);
+        kern->adam_moments(&j->adam, grad_of(j, at, len, sg), m, v, len);
+        state_store(kern, &j->m, at, len, c, m);
+        state_store(kern, &j->v, at, len, c, v);
+        m = state_load(kern, &j->m, at, len, c, sm); /* u from the moments as stored */
+        v = state_load(kern, &j->v, at, len, c, sv);
+        kern->adam_direction(&j->adam, p, m, v, su, len);
         for (size_t i = 0; i < len; i++) {
             sums[0] += (double)p[i] * p[i];
             sums[1] += (double)su[i] * su[i];
         }
         return; /* p is unchanged: no copy */
     case LAMB_APPLY:
-        j->kern->adam_direction(&j->adam, p, m, v, su, len);
+        kern->adam_direction(&j->adam, p, m, v, su, len);
         for (size_t i = 0; i < len; i++)
             p[i] -= j->adam.lr * (j->trust * su[i]);
         break;
     case SGD:
-        j->kern->sgd_step(&j->sgd, p, grad_of(j, at, len, sg), m, len);
-        state_store(&j->m, at, len, c, m);
+        kern->sgd_step(&j->sgd, p, grad_of(j, at, len, sg), m, len);
+        state_store(kern, &j->m, at, len, c, m);
         break;
     }
     if (j->copy)
-        for (size_t i = 0; i < len; i++)
-            clt_store_elem(j->copy_dtype, j->copy, at + i, p[i]);
+        copy_out(j, p, at, len);
 }
 
 static void run_task(void *user, size_t task, int worker)
@@ -329,17 +343,10 @@ clt_status clt_host_optim_run(struct clt_dev *dev, const clt_op *op, struct clt_
     }
 }
 
-static void map_of(bool is_signed, float map[256])
-{
-    if (is_signed)
-        clt_q8_map_signed(map);
-    else
-        clt_q8_map_unsigned(map);
-}
-
 clt_status clt_host_optim(struct clt_dev *dev, const clt_op *op)
 {
-    float map[256];
+    struct clt_q8_codebook cb;
+    const struct clt_optim_kernels *kern = clt_optim_kernels_of(clt_simd_best());
     switch (op->kind) {
     case CLT_OP_ADAMW:
     case CLT_OP_LAMB:
@@ -350,18 +357,18 @@ clt_status clt_host_optim(struct clt_dev *dev, const clt_op *op)
     }
     case CLT_OP_QUANTIZE8: {
         const clt_quantize8_args *a = &op->u.quantize8;
-        map_of(a->is_signed, map);
-        clt_q8_quantize(clt_host_tensor_data(&a->x), (size_t)a->x.shape[0],
-                        (size_t)clt_q8_block_of(a->block), map, clt_host_tensor_data(&a->codes),
-                        clt_host_tensor_data(&a->absmax));
+        clt_q8_codebook_init(&cb, a->is_signed);
+        kern->q8_quantize(&cb, clt_host_tensor_data(&a->x), (size_t)a->x.shape[0],
+                          (size_t)clt_q8_block_of(a->block), clt_host_tensor_data(&a->codes),
+                          clt_host_tensor_data(&a->absmax));
         return CLT_OK;
     }
     case CLT_OP_DEQUANTIZE8: {
         const clt_dequantize8_args *a = &op->u.dequantize8;
-        map_of(a->is_signed, map);
-        clt_q8_dequantize(clt_host_tensor_data(&a->codes), clt_host_tensor_data(&a->absmax),
-                          (size_t)a->x.shape[0], (size_t)clt_q8_block_of(a->block), map,
-                          clt_host_tensor_data(&a->x));
+        clt_q8_codebook_init(&cb, a->is_signed);
+        kern->q8_dequantize(&cb, clt_host_tensor_data(&a->codes),
+                            clt_host_tensor_data(&a->absmax), (size_t)a->x.shape[0],
+                            (size_t)clt_q8_block_of(a->block), clt_host_tensor_data(&a->x));
         return CLT_OK;
     }
     default:

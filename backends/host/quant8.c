@@ -1,7 +1,8 @@
-/* Block-wise 8-bit dynamic quantization, the host reference and fast path in one: plain
- * loops written so that the compiler vectorises the scans (absmax, the division by it),
- * with the per-element nearest-code search a branchless binary search. See quant8.h for
- * the contract, NaN/Inf and zero blocks included. */
+/* Block-wise 8-bit dynamic quantization, the host reference and the scalar SIMD level's
+ * codec in one: plain loops written so that the compiler vectorises the scans (absmax,
+ * the division by it), with the per-element nearest-code search a branchless binary
+ * search. The vector levels' codecs (optim_simd_*.c) give the same bits. See quant8.h
+ * for the contract, NaN/Inf and zero blocks included. */
 #include <math.h>
 #include <string.h>
 
@@ -90,6 +91,21 @@ void clt_q8_thresholds(const float map[256], float thr[255])
         const float t = (float)mid;
         thr[i] = (double)t > mid ? t : nextafterf(t, INFINITY);
     }
+}
+
+void clt_q8_codebook_init(struct clt_q8_codebook *cb, bool is_signed)
+{
+    if (is_signed)
+        clt_q8_map_signed(cb->map);
+    else
+        clt_q8_map_unsigned(cb->map);
+    clt_q8_thresholds(cb->map, cb->thr);
+    for (unsigned l = 0; l < 8; l++) {
+        const unsigned stride = 1u << (7 - l);
+        for (unsigned k = 0; k < (1u << l); k++)
+            cb->tree[(1u << l) - 1 + k] = cb->thr[(2 * k + 1) * stride - 1];
+    }
+    cb->zero_code = clt_q8_code(cb->thr, 0.0f);
 }
 
 /* ---- quantize / dequantize ------------------------------------------------------------- */

@@ -1,14 +1,16 @@
 /* Block-wise 8-bit dynamic quantization on the host (Dettmers et al., "8-bit Optimizers
  * via Block-wise Quantization"): the 256-entry dynamic maps of bitsandbytes, and the
  * quantize / dequantize loops that define what the q8 storage dtype of optimizer states
- * means. Internal: the host optimizer calls them per chunk, and the device kernels are
- * checked against them.
+ * means. Internal: they are the scalar SIMD level's codec, which the vector levels
+ * (optim_simd.h) reproduce bit for bit and the host optimizer calls per chunk through
+ * its level's table; the device kernels are checked against them.
  *
  * A q8 tensor of n elements with block size B is n uint8 codes plus ceil(n/B) f32
  * absmax values; element i is map[codes[i]] · absmax[i / B]. */
 #ifndef CLT_HOST_QUANT8_H
 #define CLT_HOST_QUANT8_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -62,6 +64,24 @@ void clt_q8_quantize_thr(const float *x, size_t n, size_t block, const float thr
 /* x[i] = map[codes[i]] · absmax[i / block]. codes (n), absmax (ceil(n / block)), x (n). */
 void clt_q8_dequantize(const uint8_t *codes, const float *absmax, size_t n, size_t block,
                        const float map[256], float *x);
+
+/* Everything the quantize and dequantize loops of every SIMD level (optim_simd.h) read
+ * about one map, made once per map. tree holds the thresholds in the order the binary
+ * search of clt_q8_code visits them, step by step: at step l = 0..7 (stride 2^(7-l)) the
+ * search has fixed the code's top l bits to some k < 2^l and reads
+ *     tree[2^l - 1 + k] = thr[(2k + 1) · 2^(7-l) - 1].
+ * Each step's thresholds are then one small contiguous table (1, 2, 4, ..., 128 floats)
+ * that a vector level keeps in registers and indexes with a permute, instead of
+ * gathering from thr. */
+struct clt_q8_codebook {
+    float map[256];
+    float thr[255];
+    float tree[255];
+    uint8_t zero_code; /* the code of 0.0: what zero and non-finite blocks hold */
+};
+
+/* The signed map's codebook (the first moment's) or the unsigned one's (the second's). */
+void clt_q8_codebook_init(struct clt_q8_codebook *cb, bool is_signed);
 
 /* The largest error quantization can make on x in a block of this absmax (> 0, finite),
  * in real arithmetic: half the gap between the two map entries around r = x/absmax,
