@@ -254,6 +254,40 @@ static void loss_falls_on_text(void **state)
     assert_true(val < 3.0); /* uniform is 5.55; bigram statistics alone reach ~3.3 */
 }
 
+/* Every optimizer and compute dtype trains: the loss of the last steps is below the
+ * first's and finite, and f16 keeps a loss scale. */
+static void optimizers_and_dtypes_train(void **state)
+{
+    (void)state;
+    char text[8192], metrics[600];
+    const char *data[] = {text_corpus()};
+    const enum optim_kind kinds[] = {OPTIM_ADAMW, OPTIM_ADAMW8BIT, OPTIM_LAMB, OPTIM_SGD};
+    const clt_dtype dtypes[] = {CLT_DTYPE_F32, CLT_DTYPE_BF16, CLT_DTYPE_F16};
+    for (int k = 0; k < 4; k++)
+        for (int d = 0; d < 3; d++) {
+            if (k != 0 && d != 0 && k != 1)
+                continue; /* every optimizer in f32; AdamW and 8-bit AdamW in every dtype */
+            struct train_opts o = tiny_opts(data, "host");
+            o.optimizer = kinds[k];
+            o.dtype = dtypes[d];
+            o.steps = 16;
+            o.lr = kinds[k] == OPTIM_SGD ? 0.3 : 3e-3;
+            o.metrics = tmp_path("kinds.jsonl", metrics, sizeof metrics);
+            unlink(metrics);
+            const int st = run_captured(&o, text, sizeof text);
+            if (st != 0)
+                fail_msg("%s/%d: exit %d\n%s", optim_kind_name(kinds[k]), (int)d, st, text);
+            double l[MAX_STEPS + 1] = {0};
+            assert_int_equal(read_losses(metrics, l), 16);
+            const double first = (l[1] + l[2]) / 2, last = (l[15] + l[16]) / 2;
+            print_message("%-9s %s: loss %.3f -> %.3f\n", optim_kind_name(kinds[k]),
+                          d == 0 ? "f32" : d == 1 ? "bf16" : "f16", first, last);
+            if (!(isfinite(last) && last < first - 0.1))
+                fail_msg("%s dtype %d: loss %.4f -> %.4f", optim_kind_name(kinds[k]), (int)d,
+                         first, last);
+        }
+}
+
 /* ---- bad input --------------------------------------------------------------------- */
 
 static void expect_error(const struct train_opts *o, const char *needle)
@@ -408,6 +442,7 @@ int main(void)
         cmocka_unit_test(resume_opencl_adamw),
         cmocka_unit_test(resume_opencl_adamw8bit),
         cmocka_unit_test(loss_falls_on_text),
+        cmocka_unit_test(optimizers_and_dtypes_train),
         cmocka_unit_test(bad_data_is_refused),
         cmocka_unit_test(bad_checkpoints_are_refused),
         cmocka_unit_test(unwritable_and_full_disk),
