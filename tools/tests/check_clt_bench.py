@@ -195,7 +195,8 @@ def check_optim_json(binary):
             fail(f"top-level key {key!r} missing", result)
     if doc["benchmark"] != "optim" or doc["params"] != 100000 or doc["error"] is not None:
         fail("wrong benchmark, parameter count or an error", result)
-    for name in ("host_adamw_f32", "triad_28B", "scalar_1thread", "host_adamw_q8"):
+    for name in ("host_adamw_f32", "triad_28B", "scalar_1thread", "host_adamw_q8",
+                 "host_adamw_q8_b2048"):
         r = doc["rows"][name]
         if not r["ran"] or not r["gparams_per_s"] or r["gparams_per_s"] <= 0:
             fail(f"{name} did not run or has no rate", result)
@@ -206,6 +207,8 @@ def check_optim_json(binary):
             fail(f"{name} should be skipped on the host", result)
     if abs(doc["q8_state_bytes_per_param"] - 2.03125) > 1e-9:
         fail("q8 state bytes per parameter should be 2 + 8/256", result)
+    if abs(doc["q8_b2048_state_bytes_per_param"] - 2.00390625) > 1e-9:
+        fail("q8 state bytes per parameter at block 2048 should be 2 + 8/2048", result)
     print("ok: optim JSON document")
 
 
