@@ -14,6 +14,7 @@
 #include "clt/device.h"
 #include "clt/export.h"
 #include "clt/log.h"
+#include "clt/offload.h"
 #include "clt/op.h"
 #include "clt/safetensors.h"
 #include "clt/status.h"

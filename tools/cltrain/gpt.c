@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gpt_internal.h"
 #include "gpt_layout.h"
 
 #define LN_EPS 1e-5f
@@ -20,59 +21,19 @@
 
 /* ---- the model ------------------------------------------------------------------------- */
 
-/* What one block's forward pass keeps for its backward pass, each (BT, ·) in the compute
- * dtype unless it says f32. */
-struct block_acts {
-    clt_buffer *ln1, *ln1_mean, *ln1_rstd; /* (BT, C); (BT,) f32 each */
-    clt_buffer *qkv;                       /* (B, T, 3, NH, hs): c_attn's output, packed */
-    clt_buffer *atty, *att_lse;            /* (B, T, NH, hs); (B, NH, T) f32 */
-    clt_buffer *residual2;                 /* (BT, C): input + attention */
-    clt_buffer *ln2, *ln2_mean, *ln2_rstd; /* (BT, C); (BT,) f32 each */
-    clt_buffer *fch, *fch_gelu;            /* (BT, 4C): before and after GELU */
-    clt_buffer *residual3;                 /* (BT, C): residual2 + MLP, the block's output */
-};
-
-struct gpt_model {
-    clt_context *ctx;
-    struct gpt_config cfg;
-    clt_dtype dtype;
-    int batch;
-    struct gpt_param *params;
-    size_t n_params, layout_elems;
-
-    clt_buffer *master, *grad, *work; /* work == master for f32 */
-    clt_buffer *tokens, *targets;     /* (batch, ctx) i32 */
-    clt_buffer *encoded;              /* (BT, C): embeddings, the first block's input */
-    struct block_acts *blocks;        /* cfg.layers of them */
-    clt_buffer *lnf, *lnf_mean, *lnf_rstd; /* (BT, C); (BT,) f32 each */
-    clt_buffer *logits, *lse, *loss;  /* (BT, V), which the backward pass turns into
-                                       * dlogits in place; (BT,) f32; (1,) f32 */
-    /* backward scratch */
-    clt_buffer *dresidual; /* (BT, C): the gradient of the residual stream */
-    clt_buffer *dln;       /* (BT, C): a LayerNorm's output gradient, or attention's */
-    clt_buffer *dbig;      /* (BT, 4C): the MLP's or c_attn's output gradient; free again
-                            * when a LayerNorm's backward needs room */
-    clt_buffer *delta;     /* (B, NH, T) f32: attention backward's workspace */
-
-    clt_buffer **owned; /* every buffer above, for gpt_destroy and gpt_bytes */
-    size_t n_owned, cap_owned, bytes;
-
-    float *stage;       /* host: STAGING_ELEMS (at least V) f32 */
-    uint16_t *stage16;  /* host: as many f16/bf16, when the compute dtype is one */
-    size_t stage_elems;
-
-    int B, T;           /* the last forward pass's shape */
-    bool logits_valid;  /* its logits are in `logits` (not yet overwritten by backward) */
-    bool can_backward;  /* it had targets, and no backward has consumed it yet */
-    char err[512];
-};
-
 const struct gpt_config *gpt_config_of(const gpt_model *m) { return &m->cfg; }
 clt_dtype gpt_dtype(const gpt_model *m) { return m->dtype; }
 clt_buffer *gpt_param_buffer(gpt_model *m) { return m->master; }
 clt_buffer *gpt_grad_buffer(gpt_model *m) { return m->grad; }
 clt_buffer *gpt_work_buffer(gpt_model *m) { return m->work; }
-size_t gpt_bytes(const gpt_model *m) { return m->bytes; }
+size_t gpt_bytes(const gpt_model *m)
+{
+    clt_offload_plan_info info;
+    if (m->off && clt_offload_plan_bytes(m->off, &info) == CLT_OK)
+        return m->bytes + (size_t)info.device_bytes;
+    return m->bytes;
+}
+clt_offload *gpt_offload(gpt_model *m) { return m->off; }
 const char *gpt_error(const gpt_model *m) { return m->err; }
 
 const struct gpt_param *gpt_param_table(const gpt_model *m, size_t *count)
@@ -100,6 +61,8 @@ static clt_status check(gpt_model *m, clt_status s)
         snprintf(m->err, sizeof m->err, "%s", clt_last_error());
     return s;
 }
+
+clt_status gpt_check(gpt_model *m, clt_status s) { return check(m, s); }
 
 #define TRY(call)                                                                             \
     do {                                                                                      \
@@ -145,8 +108,28 @@ static clt_tensor param_in(const gpt_model *m, clt_buffer *buf, size_t i)
     const int64_t strides[2] = {p->rank == 2 ? p->shape[1] : 1, 1};
     return view(buf, p->offset, m->dtype, p->rank, p->shape, p->rank == 2 ? strides : strides + 1);
 }
-static clt_tensor pw(const gpt_model *m, size_t i) { return param_in(m, m->work, i); }
-static clt_tensor pg(const gpt_model *m, size_t i) { return param_in(m, m->grad, i); }
+/* Streamed: the group's tensor, at the parameter's place within the group. */
+static clt_tensor param_bound(const gpt_model *m, const clt_tensor *group, size_t first,
+                              size_t i)
+{
+    clt_tensor t = param_in(m, group->buf, i);
+    t.offset = group->offset + (m->params[i].offset - first) * clt_dtype_size(m->dtype);
+    return t;
+}
+static clt_tensor pw(const gpt_model *m, size_t i)
+{
+    if (!m->off)
+        return param_in(m, m->work, i);
+    const struct gpt_bind *b = &m->bind[gpt_group_of(m, i)];
+    return param_bound(m, &b->work, b->first, i);
+}
+static clt_tensor pg(const gpt_model *m, size_t i)
+{
+    if (!m->off)
+        return param_in(m, m->grad, i);
+    const struct gpt_bind *b = &m->bind[gpt_group_of(m, i)];
+    return param_bound(m, &b->grad, b->first, i);
+}
 static size_t block_param(int layer, int kind)
 {
     return P_LAYER0 + (size_t)P_PER_LAYER * (size_t)layer + (size_t)kind;
@@ -318,17 +301,24 @@ static clt_status allocate_all(gpt_model *m)
     const size_t V = (size_t)c->vocab, NH = (size_t)c->heads;
     const clt_dtype dt = m->dtype, f32 = CLT_DTYPE_F32;
 
-    TRY(alloc(m, &m->master, m->layout_elems, 1, f32));
-    TRY(alloc(m, &m->grad, m->layout_elems, 1, dt));
-    if (dt == f32)
-        m->work = m->master;
-    else
-        TRY(alloc(m, &m->work, m->layout_elems, 1, dt));
+    if (!m->off) {
+        TRY(alloc(m, &m->master, m->layout_elems, 1, f32));
+        TRY(alloc(m, &m->grad, m->layout_elems, 1, dt));
+        if (dt == f32)
+            m->work = m->master;
+        else
+            TRY(alloc(m, &m->work, m->layout_elems, 1, dt));
+    }
     TRY(alloc(m, &m->tokens, BT, 1, CLT_DTYPE_I32));
     TRY(alloc(m, &m->targets, BT, 1, CLT_DTYPE_I32));
     TRY(alloc(m, &m->encoded, BT, C, dt));
     for (int l = 0; l < c->layers; l++) {
         struct block_acts *b = &m->blocks[l];
+        if (m->off && l > 0) { /* streamed: recomputed per block into one shared set */
+            *b = m->blocks[0];
+            TRY(alloc(m, &b->residual3, BT, C, dt));
+            continue;
+        }
         TRY(alloc(m, &b->ln1, BT, C, dt));
         TRY(alloc(m, &b->ln1_mean, BT, 1, f32));
         TRY(alloc(m, &b->ln1_rstd, BT, 1, f32));
@@ -357,6 +347,8 @@ static clt_status allocate_all(gpt_model *m)
     /* Parameters start at zero (the caller uploads them); gradients too, so that the
      * padding between tensors, which no pass writes, reads as zero in norms and
      * optimizer steps over the whole buffer. */
+    if (m->off)
+        return CLT_OK; /* the engine zeroed its own */
     TRY(zero_fill(m, m->master));
     TRY(zero_fill(m, m->grad));
     if (m->work != m->master)
@@ -364,8 +356,8 @@ static clt_status allocate_all(gpt_model *m)
     return CLT_OK;
 }
 
-clt_status gpt_create(clt_context *ctx, const struct gpt_config *cfg, clt_dtype dtype,
-                      int batch, gpt_model **out)
+static clt_status create(clt_context *ctx, const struct gpt_config *cfg, clt_dtype dtype,
+                         int batch, const clt_offload_opts *stream, gpt_model **out)
 {
     char why[256];
     if (out)
@@ -396,6 +388,12 @@ clt_status gpt_create(clt_context *ctx, const struct gpt_config *cfg, clt_dtype 
         (dtype != CLT_DTYPE_F32 && !m->stage16))
         goto done;
     m->layout_elems = gpt_params_layout(cfg, m->params);
+    if (stream) {
+        s = gpt_stream_setup(m, stream); /* the engine's plan first: it names the tier */
+        if (s != CLT_OK)
+            goto done;
+        m->master = clt_offload_master_buffer(m->off);
+    }
     s = allocate_all(m);
 done:
     if (s != CLT_OK) {
@@ -406,10 +404,26 @@ done:
     return CLT_OK;
 }
 
+clt_status gpt_create(clt_context *ctx, const struct gpt_config *cfg, clt_dtype dtype,
+                      int batch, gpt_model **out)
+{
+    return create(ctx, cfg, dtype, batch, NULL, out);
+}
+
+clt_status gpt_create_streamed(clt_context *ctx, const struct gpt_config *cfg, clt_dtype dtype,
+                               int batch, const clt_offload_opts *opts, gpt_model **out)
+{
+    if (!opts)
+        return CLT_ERR_INVALID_ARG;
+    return create(ctx, cfg, dtype, batch, opts, out);
+}
+
 void gpt_destroy(gpt_model *m)
 {
     if (!m)
         return;
+    clt_offload_destroy(m->off);
+    free(m->bind);
     for (size_t i = 0; i < m->n_owned; i++)
         clt_buffer_destroy(m->owned[i]);
     free(m->owned);
@@ -422,6 +436,8 @@ void gpt_destroy(gpt_model *m)
 
 clt_status gpt_sync_work(gpt_model *m)
 {
+    if (m->off)
+        return check(m, clt_offload_sync_work(m->off));
     if (m->work == m->master)
         return CLT_OK;
     const size_t es = clt_dtype_size(m->dtype);
@@ -472,7 +488,7 @@ static clt_status upload_batch(gpt_model *m, const int32_t *tokens, const int32_
     return CLT_OK;
 }
 
-static clt_status block_forward(gpt_model *m, int l, clt_buffer *input)
+clt_status gpt_block_forward(gpt_model *m, int l, clt_buffer *input)
 {
     struct block_acts *b = &m->blocks[l];
     const int64_t BT = (int64_t)m->B * m->T, C = m->cfg.dim, NH = m->cfg.heads;
@@ -536,6 +552,7 @@ clt_status gpt_forward(gpt_model *m, const int32_t *tokens, const int32_t *targe
     m->T = T;
     const int64_t BT = (int64_t)B * T, C = m->cfg.dim, V = m->cfg.vocab;
     const clt_dtype dt = m->dtype;
+    TRY(gpt_stream_forward_begin(m));
 
     clt_op op = {.kind = CLT_OP_EMBEDDING_FWD};
     const int64_t tok_shape[2] = {B, T}, tok_strides[2] = {T, 1};
@@ -546,8 +563,11 @@ clt_status gpt_forward(gpt_model *m, const int32_t *tokens, const int32_t *targe
     op.u.embedding_fwd.out = view(m->encoded, 0, dt, 3, enc_shape, enc_strides);
     TRY(run(m, &op));
 
-    for (int l = 0; l < m->cfg.layers; l++)
-        TRY(block_forward(m, l, l == 0 ? m->encoded : m->blocks[l - 1].residual3));
+    for (int l = 0; l < m->cfg.layers; l++) {
+        TRY(gpt_stream_block_forward_begin(m, l));
+        TRY(gpt_block_forward(m, l, l == 0 ? m->encoded : m->blocks[l - 1].residual3));
+        TRY(gpt_stream_block_forward_end(m, l));
+    }
 
     TRY(layernorm(m, mat(m->lnf, dt, BT, C), m->lnf_mean, m->lnf_rstd,
                   mat(final_residual(m), dt, BT, C), lnf_param(m, K_LNF_W)));
@@ -654,6 +674,7 @@ clt_status gpt_backward(gpt_model *m, float dloss, bool accumulate)
         return fail(m, CLT_ERR_INVALID_ARG, "gpt_backward: dloss is %g; it must be finite",
                     (double)dloss);
     m->can_backward = m->logits_valid = false;
+    TRY(gpt_stream_backward_begin(m, accumulate));
     const int64_t B = m->B, T = m->T, BT = B * T, C = m->cfg.dim, V = m->cfg.vocab;
     const clt_dtype dt = m->dtype;
     const clt_tensor logits = mat(m->logits, dt, BT, V), lnf = mat(m->lnf, dt, BT, C);
@@ -673,9 +694,14 @@ clt_status gpt_backward(gpt_model *m, float dloss, bool accumulate)
     TRY(layernorm_bwd(m, mat(m->dln, dt, BT, C), mat(final_residual(m), dt, BT, C),
                       lnf_param(m, K_LNF_W), m->lnf_mean, m->lnf_rstd,
                       mat(m->dresidual, dt, BT, C), false, accumulate));
+    TRY(gpt_stream_lnf_grads_done(m));
 
-    for (int l = m->cfg.layers - 1; l >= 0; l--)
-        TRY(block_backward(m, l, l == 0 ? m->encoded : m->blocks[l - 1].residual3, accumulate));
+    for (int l = m->cfg.layers - 1; l >= 0; l--) {
+        clt_buffer *input = l == 0 ? m->encoded : m->blocks[l - 1].residual3;
+        TRY(gpt_stream_block_backward_begin(m, l, input, accumulate));
+        TRY(block_backward(m, l, input, accumulate));
+        TRY(gpt_stream_block_backward_end(m, l));
+    }
 
     clt_op emb = {.kind = CLT_OP_EMBEDDING_BWD};
     const int64_t tok_shape[2] = {B, T}, tok_strides[2] = {T, 1};
@@ -688,5 +714,6 @@ clt_status gpt_backward(gpt_model *m, float dloss, bool accumulate)
     TRY(run(m, &emb));
     /* dwte += dlogitsᵀ·lnf, the LM head's share */
     TRY(matmul(m, pg(m, P_WTE), logits, true, lnf, false, NULL, 1.0f));
+    TRY(gpt_stream_backward_end(m));
     return check(m, clt_context_finish(m->ctx));
 }

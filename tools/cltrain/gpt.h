@@ -72,6 +72,20 @@ clt_status gpt_create(clt_context *ctx, const struct gpt_config *cfg, clt_dtype 
                       int batch, gpt_model **out);
 void gpt_destroy(gpt_model *m);
 
+/* The same model streamed through an offload engine (clt/offload.h) that it creates with
+ * `opts` (work_dtype is set to dtype): one parameter group for wte and wpe, one per block,
+ * one for ln_f (the first and last resident on the device), laid out as the layout
+ * above, so gpt_param_buffer is the engine's master buffer (HOST or NVME) in the same
+ * layout. The forward pass keeps only each block's input; the backward pass recomputes
+ * each block's activations from it into one shared set before its backward pass.
+ * Gradients go to the engine (clt_offload_grads_ready per group); the caller runs the
+ * engine's norm and step instead of an optimizer. gpt_grad_buffer and gpt_work_buffer
+ * are NULL. Errors: the engine's plan (naming the tier), then the device allocations. */
+clt_status gpt_create_streamed(clt_context *ctx, const struct gpt_config *cfg, clt_dtype dtype,
+                               int batch, const clt_offload_opts *opts, gpt_model **out);
+/* The engine of a streamed model; NULL for a resident one. */
+clt_offload *gpt_offload(gpt_model *m);
+
 const struct gpt_config *gpt_config_of(const gpt_model *m);
 clt_dtype gpt_dtype(const gpt_model *m);
 clt_buffer *gpt_param_buffer(gpt_model *m);   /* f32 master parameters */

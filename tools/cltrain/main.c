@@ -57,6 +57,7 @@ static int cmd_train(int argc, char **argv)
 {
     const char *model = NULL, *optimizer = "adamw", *dtype = "f32", *device = NULL;
     const char *out = NULL, *resume = NULL, *metrics = NULL;
+    const char *offload = "none", *device_mem = NULL, *host_mem = NULL, *nvme_dir = NULL;
     int64_t layers = 0, heads = 0, dim = 0, ctx = 0, steps = 1000, stop_at = 0, batch = 8;
     int64_t accum = 1, seed = 1337, warmup = -1, eval_every = 0, eval_batches = 8;
     int64_t ckpt_every = 0, log_every = 0, sample = 0, top_k = 40;
@@ -83,6 +84,10 @@ static int cmd_train(int argc, char **argv)
         {"--dtype", ARGS_STRING, &dtype, "T", "compute dtype: f32 (default), bf16, f16 (loss scaling)"},
         {"--device", ARGS_STRING, &device, "D", "device (see clt-info); default: clt's choice"},
         {"--seed", ARGS_INT, &seed, "N", "seed of the weights and the data order (1337)"},
+        {"--offload", ARGS_STRING, &offload, "WHERE", "none (default), host or nvme: master weights and optimizer state there, blocks streamed through the device"},
+        {"--device-mem", ARGS_STRING, &device_mem, "SIZE", "device memory budget, e.g. 512M (default: the device's)"},
+        {"--host-mem", ARGS_STRING, &host_mem, "SIZE", "host memory budget (default: no limit)"},
+        {"--nvme-dir", ARGS_STRING, &nvme_dir, "DIR", "directory of the NVMe tier's swap files (--offload nvme)"},
         {"--out", ARGS_STRING, &out, "DIR", "checkpoint directory (model + state safetensors)"},
         {"--resume", ARGS_STRING, &resume, "DIR", "continue bit-identically from a checkpoint"},
         {"--ckpt-every", ARGS_INT, &ckpt_every, "N", "also checkpoint every N steps (0: at the end)"},
@@ -146,6 +151,34 @@ static int cmd_train(int argc, char **argv)
         fprintf(stderr, "cltrain: --dtype %s: not one of f32, bf16, f16\n", dtype);
         return 2;
     }
+    if (strcmp(offload, "none") == 0) {
+        o.offload = OFFLOAD_NONE;
+    } else if (strcmp(offload, "host") == 0) {
+        o.offload = OFFLOAD_HOST;
+    } else if (strcmp(offload, "nvme") == 0) {
+        o.offload = OFFLOAD_NVME;
+    } else {
+        fprintf(stderr, "cltrain: --offload %s: not one of none, host, nvme\n", offload);
+        return 2;
+    }
+    const struct {
+        const char *flag, *text;
+        uint64_t *out;
+    } sizes[] = {{"--device-mem", device_mem, &o.device_mem},
+                 {"--host-mem", host_mem, &o.host_mem}};
+    for (int i = 0; i < ARRAY_LEN(sizes); i++) {
+        if (sizes[i].text && (clt_parse_size(sizes[i].text, sizes[i].out) != CLT_OK ||
+                              *sizes[i].out == 0)) {
+            fprintf(stderr, "cltrain: %s %s: not a size above 0 (like 512M, 2G)\n",
+                    sizes[i].flag, sizes[i].text);
+            return 2;
+        }
+    }
+    if (o.offload == OFFLOAD_NVME && !nvme_dir) {
+        fprintf(stderr, "cltrain: --offload nvme needs --nvme-dir DIR\n");
+        return 2;
+    }
+    o.nvme_dir = nvme_dir;
     o.steps = steps;
     o.stop_at = stop_at;
     o.batch = (int)batch;

@@ -35,6 +35,7 @@ struct optim_hparams optim_defaults(enum optim_kind kind)
 
 struct optim {
     clt_context *ctx;
+    clt_offload *off;         /* offloaded: the engine's host optimizer, no ops here */
     enum optim_kind kind;
     clt_buffer *state;
     size_t state_bytes;
@@ -43,6 +44,7 @@ struct optim {
     clt_named_tensor *named;  /* the state tensors, for checkpoints */
     char (*names)[64];
     size_t n_named;
+    int n_group_tensors;      /* offloaded: tensors of the group being named */
 };
 
 /* A state tensor of n elements of dtype at the next aligned offset of the buffer; with
@@ -178,6 +180,8 @@ void optim_destroy(optim *o)
 clt_status optim_step(optim *o, float lr, int64_t step, float grad_scale,
                       const clt_tensor *gate)
 {
+    if (o->off)
+        return clt_offload_step(o->off, lr, step, grad_scale);
     for (size_t i = 0; i < o->n_ops; i++) {
         clt_op *op = &o->ops[i];
         clt_optim_hparams *h = op->kind == CLT_OP_SGD ? &op->u.sgd.h : &op->u.adamw.h;
@@ -202,3 +206,64 @@ const clt_named_tensor *optim_state_tensors(const optim *o, size_t *count)
 }
 
 size_t optim_state_bytes(const optim *o) { return o->state_bytes; }
+
+void optim_offload_opts(enum optim_kind kind, struct optim_hparams h, clt_tier master,
+                        clt_offload_opts *out)
+{
+    clt_offload_opts_init(out);
+    out->master_tier = master;
+    out->optimizer = kind == OPTIM_SGD ? CLT_OP_SGD : kind == OPTIM_LAMB ? CLT_OP_LAMB
+                                                                        : CLT_OP_ADAMW;
+    out->q8_states = kind == OPTIM_ADAMW8BIT;
+    out->hparams = (clt_optim_hparams){.beta1 = h.beta1, .beta2 = h.beta2, .eps = h.eps,
+                                       .weight_decay = h.weight_decay, .grad_scale = 1.0f,
+                                       .step = 1};
+}
+
+clt_status optim_create_offload(gpt_model *m, enum optim_kind kind, optim **out)
+{
+    *out = NULL;
+    clt_offload *off = gpt_offload(m);
+    size_t count = 0;
+    const struct gpt_param *params = gpt_param_table(m, &count);
+    optim *o = calloc(1, sizeof *o);
+    if (!o || !off) {
+        free(o);
+        return off ? CLT_ERR_OUT_OF_MEMORY : CLT_ERR_INVALID_ARG;
+    }
+    o->off = off;
+    o->kind = kind;
+    o->named = calloc(count * MAX_STATES, sizeof *o->named);
+    o->names = calloc(count * MAX_STATES, sizeof *o->names);
+    clt_status s = o->named && o->names ? CLT_OK : CLT_ERR_OUT_OF_MEMORY;
+    clt_offload_plan_info info;
+    if (s == CLT_OK)
+        s = clt_offload_plan_bytes(off, &info);
+    o->state_bytes = s == CLT_OK ? (size_t)info.state_bytes : 0;
+    /* the names and order of optim_create's, so checkpoints move between the modes */
+    static const char *const adam[] = {"m", "v", "m_absmax", "v_absmax"};
+    static const char *const sgd[] = {"momentum", "momentum_absmax"};
+    int group = -1, t = 0;
+    for (size_t i = 0; i < count && s == CLT_OK; i++) {
+        /* groups hold consecutive tensors: a new group where the previous one ends */
+        if (group < 0 || t == o->n_group_tensors) {
+            group++;
+            t = 0;
+            s = clt_offload_group_tensors(off, group, &o->n_group_tensors);
+        }
+        clt_tensor st[4];
+        int n = 0;
+        if (s == CLT_OK)
+            s = clt_offload_state(off, group, t++, st, &n);
+        for (int k = 0; k < n && s == CLT_OK; k++)
+            name_state(o, &params[i], kind == OPTIM_SGD ? sgd[k] : adam[k], &st[k]);
+    }
+    if (s != CLT_OK) {
+        optim_destroy(o);
+        return s;
+    }
+    *out = o;
+    return CLT_OK;
+}
+
+clt_status optim_settle(optim *o) { return o->off ? clt_offload_wait(o->off) : CLT_OK; }

@@ -53,4 +53,16 @@ const clt_named_tensor *optim_state_tensors(const optim *o, size_t *count);
 /* Bytes of state per tier, and per parameter (for the start-of-run summary). */
 size_t optim_state_bytes(const optim *o);
 
+/* Offloaded training (gpt_create_streamed): the engine options of this optimizer kind
+ * with master values and state on `master` (HOST or NVME). */
+void optim_offload_opts(enum optim_kind kind, struct optim_hparams h, clt_tier master,
+                        clt_offload_opts *out);
+/* The optimizer of a streamed model: optim_step hands the step to the engine's host
+ * optimizer (the gate is not read: the caller skips a step whose norm is not finite),
+ * and the state tensors are the engine's, under optim_create's names and dtypes. */
+clt_status optim_create_offload(gpt_model *m, enum optim_kind kind, optim **out);
+/* Waits until the state and master values are current (an offloaded step runs in the
+ * background); before a checkpoint. */
+clt_status optim_settle(optim *o);
+
 #endif

@@ -133,6 +133,8 @@ static bool save_checkpoint(struct run *r, const struct train_opts *o, const cha
     size_t n = 0;
     const clt_named_tensor *state = optim_state_tensors(r->opt, &n);
     char err[1024];
+    if (!clt_ok(optim_settle(r->opt), "checkpoint: the offloaded optimizer"))
+        return false;
     if (!ckpt_save(r->ctx, dir, r->model, state, n, meta, err, sizeof err)) {
         fprintf(stderr, "cltrain: checkpoint: %s\n", err);
         return false;
@@ -274,11 +276,18 @@ static bool train_step(struct run *r, const struct train_opts *o, double lr, dou
     r->tokens_seen += (int64_t)o->batch * T * o->accum;
     *loss = sum / o->accum;
 
-    clt_op sq = {.kind = CLT_OP_SQNORM, .u.sqnorm = {.x = r->grads, .norm = r->norm}};
     float norm2 = 0.0f;
-    if (!clt_ok(clt_op_run(r->ctx, &sq, NULL), "gradient norm") ||
-        !clt_ok(clt_buffer_read(r->norm_buf, 0, &norm2, sizeof norm2, NULL), "gradient norm"))
-        return false;
+    clt_offload *off = gpt_offload(r->model);
+    if (off) {
+        if (!clt_ok(clt_offload_grad_sqnorm(off, &norm2), "gradient norm"))
+            return false;
+    } else {
+        clt_op sq = {.kind = CLT_OP_SQNORM, .u.sqnorm = {.x = r->grads, .norm = r->norm}};
+        if (!clt_ok(clt_op_run(r->ctx, &sq, NULL), "gradient norm") ||
+            !clt_ok(clt_buffer_read(r->norm_buf, 0, &norm2, sizeof norm2, NULL),
+                    "gradient norm"))
+            return false;
+    }
     *grad_norm = sqrt((double)norm2) / r->loss_scale;
     *skipped = !isfinite(norm2);
     if (*skipped) {
@@ -311,6 +320,9 @@ static bool setup(struct run *r, const struct train_opts *o, struct gpt_config *
     clt_context_opts copts;
     clt_context_opts_init(&copts);
     copts.device = o->device;
+    copts.mem_budget[CLT_TIER_DEVICE] = o->device_mem;
+    copts.mem_budget[CLT_TIER_HOST] = o->host_mem;
+    copts.nvme_dir = o->nvme_dir;
     if (!clt_ok(clt_context_create(&copts, &r->ctx), "opening the device"))
         return false;
     *cfg = o->cfg;
@@ -338,8 +350,19 @@ static bool setup(struct run *r, const struct train_opts *o, struct gpt_config *
         fprintf(stderr, "cltrain: data: %s\n", err);
         return false;
     }
-    if (!clt_ok(gpt_create(r->ctx, cfg, o->dtype, o->batch, &r->model), "model"))
+    struct optim_hparams h = optim_defaults(o->optimizer);
+    if (o->weight_decay >= 0)
+        h.weight_decay = (float)o->weight_decay;
+    if (o->offload != OFFLOAD_NONE) {
+        clt_offload_opts oo;
+        optim_offload_opts(o->optimizer, h,
+                           o->offload == OFFLOAD_NVME ? CLT_TIER_NVME : CLT_TIER_HOST, &oo);
+        if (!clt_ok(gpt_create_streamed(r->ctx, cfg, o->dtype, o->batch, &oo, &r->model),
+                    "offloaded model"))
+            return false;
+    } else if (!clt_ok(gpt_create(r->ctx, cfg, o->dtype, o->batch, &r->model), "model")) {
         return false; /* the config was checked above: what is left is memory */
+    }
 
     /* parameters from the seed (a resume overwrites them), gradients zeroed so that the
      * layout's padding adds nothing to the norm */
@@ -352,6 +375,8 @@ static bool setup(struct run *r, const struct train_opts *o, struct gpt_config *
         gpt_init_params(cfg, o->seed, host);
         ok = clt_ok(clt_buffer_write(gpt_param_buffer(r->model), 0, host, total * 4, NULL),
                     "uploading the parameters");
+    }
+    if (ok && !gpt_offload(r->model)) { /* offloaded: the engine's gradients start at 0 */
         memset(host, 0, total * sizeof *host);
         const size_t gbytes = total * (o->dtype == CLT_DTYPE_F32 ? 4 : 2);
         ok = ok && clt_ok(clt_buffer_write(gpt_grad_buffer(r->model), 0, host, gbytes, NULL),
@@ -359,7 +384,7 @@ static bool setup(struct run *r, const struct train_opts *o, struct gpt_config *
              clt_ok(clt_tensor_init(&r->grads, gpt_grad_buffer(r->model), 0, o->dtype, 1,
                                     (const int64_t[]){(int64_t)total}),
                     "gradients");
-    } else {
+    } else if (!host) {
         fprintf(stderr, "cltrain: out of host memory for the initial parameters\n");
     }
     free(host);
@@ -367,10 +392,10 @@ static bool setup(struct run *r, const struct train_opts *o, struct gpt_config *
     if (!ok || !gpt_ok(r->model, gpt_sync_work(r->model), "working copy"))
         return false;
 
-    struct optim_hparams h = optim_defaults(o->optimizer);
-    if (o->weight_decay >= 0)
-        h.weight_decay = (float)o->weight_decay;
-    if (!clt_ok(optim_create(r->ctx, r->model, o->optimizer, h, &r->opt), "optimizer state") ||
+    if (!clt_ok(gpt_offload(r->model)
+                    ? optim_create_offload(r->model, o->optimizer, &r->opt)
+                    : optim_create(r->ctx, r->model, o->optimizer, h, &r->opt),
+                "optimizer state") ||
         !clt_ok(clt_buffer_create(r->ctx, 4, CLT_TIER_DEVICE, &r->norm_buf), "norm") ||
         !clt_ok(clt_tensor_init(&r->norm, r->norm_buf, 0, CLT_DTYPE_F32, 1,
                                 (const int64_t[]){1}),
@@ -419,12 +444,43 @@ static void say_plan(struct run *r, const struct train_opts *o, const struct gpt
                   format_bytes(gpt_bytes(r->model), b1, sizeof b1),
                   optim_kind_name(o->optimizer),
                   format_bytes(optim_state_bytes(r->opt), b2, sizeof b2));
+    clt_offload_plan_info plan;
+    if (gpt_offload(r->model) && clt_offload_plan_bytes(gpt_offload(r->model), &plan) == CLT_OK) {
+        char b3[32], b4[32], b5[32];
+        progress_note(r->prog, "offload %s: %d groups; %s %s (master + optimizer state), "
+                               "HOST %s (gradients, working copies), DEVICE %s (slots) + %s "
+                               "(activations)",
+                      o->offload == OFFLOAD_NVME ? "nvme" : "host", plan.groups,
+                      clt_tier_name(o->offload == OFFLOAD_NVME ? CLT_TIER_NVME : CLT_TIER_HOST),
+                      format_bytes(plan.master_bytes + plan.state_bytes, b3, sizeof b3),
+                      format_bytes(plan.host_bytes, b4, sizeof b4),
+                      format_bytes(plan.device_bytes, b5, sizeof b5),
+                      format_bytes(gpt_bytes(r->model) - plan.device_bytes, b1, sizeof b1));
+    }
     progress_note(r->prog, "data: %s; %zu training and %zu validation tokens",
                   data_describe(r->data), data_train_tokens(r->data),
                   data_val_tokens(r->data));
     progress_note(r->prog, "steps %" PRId64 " from %" PRId64 ", batch %d x %d tokens x "
                            "accum %d, lr %.2e",
                   o->steps, r->step, o->batch, cfg->ctx, o->accum, o->lr);
+}
+
+/* What the offload engine moved and waited for, per step. */
+static void say_offload_stats(struct run *r, int64_t steps)
+{
+    clt_offload_stats st;
+    if (!gpt_offload(r->model) || steps < 1 ||
+        clt_offload_get_stats(gpt_offload(r->model), &st) != CLT_OK)
+        return;
+    const double n = (double)steps, mib = 1024.0 * 1024.0;
+    progress_note(r->prog, "offload per step: %.1f MiB to the device, %.1f MiB from it, "
+                           "NVMe %.1f MiB read and %.1f MiB written; host optimizer %.1f ms "
+                           "(NVMe %.1f ms); waited %.1f ms for it in fetches, %.1f ms for "
+                           "gradients",
+                  st.bytes_to_device / mib / n, st.bytes_from_device / mib / n,
+                  st.bytes_nvme_read / mib / n, st.bytes_nvme_write / mib / n,
+                  st.optim_s * 1e3 / n, st.nvme_s * 1e3 / n,
+                  (st.fetch_wait_s + st.optim_idle_wait_s) * 1e3 / n, st.grad_wait_s * 1e3 / n);
 }
 
 /* ---- the run ------------------------------------------------------------------------- */
@@ -500,6 +556,9 @@ int train_run(const struct train_opts *o)
             goto done;
         saved_at_end = true;
     }
+    if (!clt_ok(optim_settle(r.opt), "the offloaded optimizer"))
+        goto done;
+    say_offload_stats(&r, r.step - first);
     const int64_t ran = r.step - first;
     const double seconds = now_s() - t_start;
     clt_stats stats;

@@ -10,6 +10,10 @@
 #include "gpt.h"
 #include "optim.h"
 
+/* --offload: none keeps everything on the device; host and nvme stream the model
+ * through clt's offload engine with master values and optimizer state on that tier. */
+enum train_offload { OFFLOAD_NONE, OFFLOAD_HOST, OFFLOAD_NVME };
+
 struct train_opts {
     struct gpt_config cfg;      /* from --model and the explicit shape flags */
     bool cfg_given;             /* false: --resume takes the checkpoint's shape */
@@ -26,6 +30,9 @@ struct train_opts {
     enum optim_kind optimizer;
     clt_dtype dtype;
     const char *device;         /* NULL: clt's default device */
+    enum train_offload offload; /* where master values and optimizer state live */
+    uint64_t device_mem, host_mem; /* tier budgets in bytes; 0: clt's default */
+    const char *nvme_dir;       /* NVME tier directory, or NULL */
     const char *out;            /* checkpoint directory, or NULL */
     const char *resume;         /* checkpoint directory to continue from, or NULL */
     const char *metrics;        /* JSON Lines file, or NULL */

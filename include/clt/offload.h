@@ -1,0 +1,194 @@
+/* clt — the offload engine: train models larger than the device (ZeRO-Offload,
+ * ZeRO-Infinity, Fuyou).
+ *
+ * The model's parameters are split into *groups* (a transformer block, the embeddings).
+ * Per group the f32 master parameters and the optimizer state live on the master tier
+ * (HOST, or NVME); the device holds working copies (compute dtype) only while a group
+ * is in flight, in a fixed number of device slots, and its gradients in a gradient slot
+ * until they are copied out. The optimizer runs on the host, with the host driver's
+ * fused optimizer ops (the same AdamW / SGD / LAMB, f32 or 8-bit states, that write the
+ * rounded working copy in the same pass), on a worker thread.
+ *
+ * One step, as the caller drives it:
+ *   forward:  fetch(g) for each group in order (a fetch enqueues the upload and returns
+ *             at once; ops enqueued after it see the data), release(g) when done;
+ *   backward: fetch(g), grad(g) → the device tensor to write its gradients into,
+ *             grads_ready(g) → they are copied to the host while earlier groups compute;
+ *   then:     grad_sqnorm() (every gradient has landed; for clipping and the inf/NaN
+ *             gate), step(lr, step, scale) → the worker updates group 0, 1, ... in order
+ *             while the caller starts the next forward: fetch(g) waits only for group g's
+ *             update. Global-norm clipping needs every gradient before any update, so the
+ *             optimizer of a step overlaps the NEXT step's forward rather than its own
+ *             backward; the math is exactly that of the resident optimizer.
+ *
+ * Groups are laid out one after another in the order they are added: the master values
+ * of all groups form one f32 buffer (clt_offload_master_buffer) in that layout, which
+ * checkpoints read and write like any buffer.
+ *
+ * A handle is used from one thread (the engine's worker is its own business); the trace
+ * callback is called from the worker thread too. */
+#ifndef CLT_OFFLOAD_H
+#define CLT_OFFLOAD_H
+
+#include "clt/op.h"
+#include "clt/status.h"
+#include "clt/tensor.h"
+#include "clt/types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct clt_offload clt_offload;
+
+/* What the trace callback is told, with the group and the step it concerns. */
+typedef enum clt_offload_event {
+    CLT_OFFLOAD_FETCH = 0,       /* a group's working copy was enqueued for the device */
+    CLT_OFFLOAD_GRADS_READY = 1, /* a group's gradients were enqueued for the host */
+    CLT_OFFLOAD_OPTIM_BEGIN = 2, /* the worker starts a group's update (worker thread) */
+    CLT_OFFLOAD_OPTIM_END = 3,   /* ... and has finished it (worker thread) */
+} clt_offload_event;
+
+/* Called at each event with the seconds since the engine was created (monotonic clock).
+ * It runs on the caller's thread or on the worker's, so it must be thread-safe; the
+ * engine waits for it (a test slows a stage down by sleeping in it). */
+typedef void (*clt_offload_trace_fn)(void *user, clt_offload_event event, int group,
+                                     int64_t step, double seconds);
+
+typedef struct clt_offload_opts {
+    clt_tier master_tier;    /* CLT_TIER_HOST (default) or CLT_TIER_NVME */
+    clt_op_kind optimizer;   /* CLT_OP_ADAMW (default), CLT_OP_SGD or CLT_OP_LAMB */
+    /* beta1, beta2, eps, weight_decay, nesterov; lr, step and grad_scale come per step.
+     * weight_decay applies to the tensors whose clt_offload_tensor.decay is set. */
+    clt_optim_hparams hparams;
+    bool q8_states;          /* 8-bit states for tensors of >= CLT_Q8_MIN_ELEMENTS */
+    int32_t q8_block;        /* 0: CLT_Q8_DEFAULT_BLOCK */
+    clt_dtype work_dtype;    /* the device copies and the gradients: f32, f16 or bf16 */
+    int device_slots;        /* slots for streamed groups' working copies, >= 2 (2) */
+    int grad_slots;          /* slots for streamed groups' gradients, >= 1 (2) */
+    clt_offload_trace_fn trace;
+    void *trace_user;
+} clt_offload_opts;
+
+/* One parameter tensor of a group: one optimizer op each, with its own state tensors
+ * (LAMB's trust ratio and the q8 threshold are per tensor). offset and numel in
+ * elements from the group's start. */
+typedef struct clt_offload_tensor {
+    size_t offset, numel;
+    bool decay;              /* weight decay applies */
+} clt_offload_tensor;
+
+/* Bytes per tier the plan allocates, and what they hold. */
+typedef struct clt_offload_plan_info {
+    uint64_t tier_bytes[CLT_TIER_COUNT];
+    uint64_t master_bytes;   /* f32 master parameters, on the master tier */
+    uint64_t state_bytes;    /* optimizer state, on the master tier */
+    uint64_t host_bytes;     /* gradients (and working copies, staging) on HOST */
+    uint64_t device_bytes;   /* slots and resident groups on DEVICE */
+    uint64_t params;         /* elements over all groups */
+    int groups;
+} clt_offload_plan_info;
+
+/* Counters since create (or the last reset): bytes moved per direction and tier, and
+ * how long each stage waited for another. */
+typedef struct clt_offload_stats {
+    uint64_t bytes_to_device;     /* working copies (and reloaded gradients) uploaded */
+    uint64_t bytes_from_device;   /* gradients copied to the host */
+    uint64_t bytes_nvme_read;     /* master and state staged from NVME */
+    uint64_t bytes_nvme_write;    /* ... and written back */
+    uint64_t fetches, uploads;    /* fetch calls; those that moved data */
+    double fetch_wait_s;          /* the caller waited in fetch for the optimizer */
+    double grad_wait_s;           /* the caller waited for gradients to land */
+    double optim_s;               /* the worker's time in the optimizer */
+    double optim_idle_wait_s;     /* clt_offload_wait: the caller waited for the worker */
+    double nvme_s;                /* the worker's time staging NVME (inside optim_s) */
+} clt_offload_stats;
+
+/* Defaults as marked above; AdamW's usual hparams (0.9, 0.999, 1e-8, wd 0). */
+CLT_API void clt_offload_opts_init(clt_offload_opts *opts);
+
+/* An engine on ctx with no groups yet. Errors: CLT_ERR_INVALID_ARG (an option, named). */
+CLT_API clt_status clt_offload_create(clt_context *ctx, const clt_offload_opts *opts,
+                                      clt_offload **out);
+
+/* Waits for the worker, frees every buffer (NVME swap files included) and the handle.
+ * NULL does nothing. */
+CLT_API void clt_offload_destroy(clt_offload *off);
+
+/* Adds a group of numel elements (padding included) holding the given tensors, before
+ * plan(). A resident group gets its own device copy and gradient buffer, held for the
+ * whole run instead of a slot (small groups used at both ends of a pass: embeddings).
+ * *id numbers groups from 0 in the order added. */
+CLT_API clt_status clt_offload_add_group(clt_offload *off, size_t numel,
+                                         const clt_offload_tensor *tensors, int n_tensors,
+                                         bool resident, int *id);
+
+/* How many tensors group id holds. */
+CLT_API clt_status clt_offload_group_tensors(const clt_offload *off, int id, int *n);
+
+/* Sizes everything, checks each tier's budget, then allocates (master values and state
+ * zeroed). Fails before allocating anything when a tier cannot hold its part: the text
+ * names the tier, the bytes needed and the budget left (and, for HOST, that an NVMe
+ * directory would take the master tier). info may be NULL. */
+CLT_API clt_status clt_offload_plan(clt_offload *off, clt_offload_plan_info *info);
+
+/* What plan() would allocate, without allocating (for a start-of-run summary or a
+ * dry run). */
+CLT_API clt_status clt_offload_plan_bytes(const clt_offload *off, clt_offload_plan_info *info);
+
+/* The f32 master values of group id (its numel), to or from host memory; set also
+ * rewrites the group's working copy. Waits for the worker. */
+CLT_API clt_status clt_offload_set_master(clt_offload *off, int id, const float *src);
+CLT_API clt_status clt_offload_get_master(clt_offload *off, int id, float *dst);
+
+/* The master values of every group in their layout: a HOST or NVME buffer of f32, for
+ * checkpoints. After writing it directly call clt_offload_sync_work. */
+CLT_API clt_buffer *clt_offload_master_buffer(clt_offload *off);
+/* Rewrites every working copy from the master values (after a load). */
+CLT_API clt_status clt_offload_sync_work(clt_offload *off);
+
+/* The optimizer state of tensor t of group id, as tensors of the master tier's buffers:
+ * AdamW/LAMB m, v (and with q8 states m_absmax, v_absmax), SGD momentum. *n says how
+ * many (up to 4). For checkpoints; valid until destroy. */
+CLT_API clt_status clt_offload_state(clt_offload *off, int id, int t, clt_tensor out[4],
+                                     int *n);
+
+/* The device working copy of group id: (numel,) of work_dtype. The upload is enqueued
+ * (after waiting for the group's pending update) and usable by work enqueued after the
+ * call. A group already on the device and current moves nothing. Errors: every device
+ * slot is held by a group not released. */
+CLT_API clt_status clt_offload_fetch(clt_offload *off, int id, clt_tensor *work);
+/* The slot may be reused; the copy stays valid in it until then. */
+CLT_API clt_status clt_offload_release(clt_offload *off, int id);
+
+/* A device tensor (numel,) of work_dtype for group id's gradients. With accumulate the
+ * gradients already copied out this step are loaded into it first (gradient
+ * accumulation); else its contents are undefined (the caller writes them). */
+CLT_API clt_status clt_offload_grad(clt_offload *off, int id, bool accumulate,
+                                    clt_tensor *grad);
+/* The group's gradients are complete: copies them to the host (enqueued) and frees
+ * the slot. */
+CLT_API clt_status clt_offload_grads_ready(clt_offload *off, int id);
+
+/* Waits for every gradient copy and writes Σ g² over all groups (f32, the same as the
+ * SQNORM op over the whole layout) to *out: inf or NaN when they overflowed. */
+CLT_API clt_status clt_offload_grad_sqnorm(clt_offload *off, float *out);
+
+/* Hands this step's update to the worker: every group in order, gradients multiplied by
+ * grad_scale first. Returns at once; fetch waits per group, clt_offload_wait for all.
+ * Every group's gradients must be ready. */
+CLT_API clt_status clt_offload_step(clt_offload *off, float lr, int64_t step,
+                                    float grad_scale);
+/* Waits until the worker is idle; reports a failure of the last step's update. */
+CLT_API clt_status clt_offload_wait(clt_offload *off);
+
+CLT_API clt_status clt_offload_get_stats(const clt_offload *off, clt_offload_stats *out);
+CLT_API void clt_offload_reset_stats(clt_offload *off);
+
+/* "fetch", "grads_ready", "optim_begin", "optim_end"; "?" otherwise. */
+CLT_API const char *clt_offload_event_name(clt_offload_event event);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
