@@ -7,10 +7,12 @@
 #include "runtime/context.h"
 #include "runtime/error.h"
 #include "runtime/event.h"
+#include "runtime/nvme_stream.h"
 #include "runtime/tier_nvme.h"
 
-/* Copies through NVME go through a host bounce buffer of this size. */
-#define BOUNCE_BYTES ((size_t)4 << 20)
+/* Copies through NVME go through two host bounce chunks of this size: as many of the
+ * NVME tier's requests as a stream keeps in flight, so starting one queues it all. */
+#define BOUNCE_BYTES (CLT_NVME_DEPTH * CLT_NVME_CHUNK)
 
 static bool is_driver_tier(clt_tier tier)
 {
@@ -77,7 +79,7 @@ clt_status clt_buffer_create(clt_context *ctx, size_t bytes, clt_tier tier, clt_
                          "out of memory in tier HOST: the system refused %zu bytes", bytes);
         break;
     case CLT_TIER_NVME:
-        s = clt_nvme_create(ctx->nvme_dir, bytes, &buf->fd);
+        s = clt_nvme_create(ctx, bytes, &buf->fd);
         break;
     }
     if (s != CLT_OK)
@@ -185,8 +187,8 @@ static clt_status transfer(clt_buffer *buf, size_t offset, const void *src, void
             memcpy(dst, (const char *)buf->host + offset, bytes);
         return CLT_OK;
     case CLT_TIER_NVME:
-        return to_buffer ? clt_nvme_write(buf->fd, offset, src, bytes)
-                         : clt_nvme_read(buf->fd, offset, dst, bytes);
+        return to_buffer ? clt_nvme_write(ctx, buf->fd, offset, src, bytes)
+                         : clt_nvme_read(ctx, buf->fd, offset, dst, bytes);
     }
     return clt_fail(CLT_ERR_INTERNAL, "%s: buffer has no tier", fn);
 }
@@ -203,23 +205,107 @@ clt_status clt_buffer_read(clt_buffer *buf, size_t offset, void *dst, size_t byt
     return transfer(buf, offset, NULL, dst, bytes, false, done);
 }
 
-/* NVME on either side: move the bytes through a bounce buffer, chunk by chunk. */
+/* One side of a copy through the bounce chunks, under way: a driver's transfer (an
+ * event) or the NVME tier's (a stream). */
+struct pending {
+    clt_event *ev;
+    struct clt_nvme_stream *job;
+};
+
+/* Starts moving n bytes between mem and buf at off: into buf when to_buffer. */
+static clt_status start_side(clt_buffer *buf, size_t off, unsigned char *mem, size_t n,
+                             bool to_buffer, struct pending *p)
+{
+    if (buf->tier == CLT_TIER_NVME)
+        return clt_nvme_start(buf->ctx, buf->fd, off, mem, n, to_buffer, &p->job);
+    return to_buffer ? clt_buffer_write(buf, off, mem, n, &p->ev)
+                     : clt_buffer_read(buf, off, mem, n, &p->ev);
+}
+
+/* Waits for what p stands for (nothing: CLT_OK) and clears it. */
+static clt_status finish_side(clt_context *ctx, struct pending *p)
+{
+    clt_status s = clt_nvme_finish(ctx, p->job);
+    clt_status e = clt_event_wait(p->ev);
+    clt_event_destroy(p->ev);
+    p->job = NULL;
+    p->ev = NULL;
+    return s != CLT_OK ? s : e;
+}
+
+/* A copy through two bounce chunks: chunk i is written to dst from bounce[i % 2] while
+ * chunk i+1 is read from src into the other. */
+struct bounce_copy {
+    clt_context *ctx;
+    clt_buffer *dst, *src;
+    size_t dst_off, src_off;
+    unsigned char *bounce[2];
+    struct pending reads[2];  /* src -> bounce[k] */
+    struct pending writes[2]; /* bounce[k] -> dst */
+};
+
+/* Starts reading the n bytes at `at` (none: nothing) into bounce[k], once the chunk
+ * before has left it. */
+static clt_status refill(struct bounce_copy *c, int k, size_t at, size_t n)
+{
+    clt_status s = finish_side(c->ctx, &c->writes[k]);
+    if (s == CLT_OK && n > 0)
+        s = start_side(c->src, c->src_off + at, c->bounce[k], n, false, &c->reads[k]);
+    return s;
+}
+
+/* Starts writing the n bytes at `at` from bounce[k], once they have arrived there. */
+static clt_status drain(struct bounce_copy *c, int k, size_t at, size_t n)
+{
+    clt_status s = finish_side(c->ctx, &c->reads[k]);
+    if (s == CLT_OK)
+        s = start_side(c->dst, c->dst_off + at, c->bounce[k], n, true, &c->writes[k]);
+    return s;
+}
+
+/* NVME on either side, the other not HOST: the bytes move through two aligned host
+ * chunks, which the NVME tier reads and writes directly (no staging of its own). The
+ * NVME side's next request is started before the other side's work, which a driver may
+ * do in its start, so the file is kept busy: from NVME the next chunk's read is started
+ * before this one is written on, to NVME this chunk's write before the next is read. */
 static clt_status copy_through_bounce(clt_buffer *dst, size_t dst_off, clt_buffer *src,
                                       size_t src_off, size_t bytes)
 {
-    size_t chunk = bytes < BOUNCE_BYTES ? bytes : BOUNCE_BYTES;
-    char *bounce = malloc(chunk);
-    if (!bounce)
+    const size_t chunk = bytes < BOUNCE_BYTES
+                             ? (bytes + CLT_NVME_ALIGN - 1) & ~(CLT_NVME_ALIGN - 1)
+                             : BOUNCE_BYTES;
+    void *mem = NULL;
+    if (posix_memalign(&mem, CLT_NVME_ALIGN, 2 * chunk) != 0)
         return clt_fail(CLT_ERR_OUT_OF_MEMORY,
-                        "clt_buffer_copy: no host memory for a %zu-byte bounce buffer", chunk);
-    clt_status s = CLT_OK;
-    for (size_t done = 0; done < bytes && s == CLT_OK; done += chunk) {
-        size_t n = bytes - done < chunk ? bytes - done : chunk;
-        s = clt_buffer_read(src, src_off + done, bounce, n, NULL);
-        if (s == CLT_OK)
-            s = clt_buffer_write(dst, dst_off + done, bounce, n, NULL);
+                        "clt_buffer_copy: no host memory for two %zu-byte bounce chunks", chunk);
+    struct bounce_copy c = {.ctx = dst->ctx, .dst = dst, .src = src, .dst_off = dst_off,
+                            .src_off = src_off,
+                            .bounce = {mem, (unsigned char *)mem + chunk}};
+    const bool from_nvme = src->tier == CLT_TIER_NVME;
+    size_t n = bytes < chunk ? bytes : chunk;
+    clt_status s = refill(&c, 0, 0, n);
+    int k = 0;
+    for (size_t done = 0; done < bytes && s == CLT_OK; k ^= 1) {
+        const size_t next = done + n, n_next = bytes - next < chunk ? bytes - next : chunk;
+        if (from_nvme) {
+            s = refill(&c, k ^ 1, next, n_next);
+            if (s == CLT_OK)
+                s = drain(&c, k, done, n);
+        } else {
+            s = drain(&c, k, done, n);
+            if (s == CLT_OK)
+                s = refill(&c, k ^ 1, next, n_next);
+        }
+        done = next;
+        n = n_next;
     }
-    free(bounce);
+    /* What is still under way uses the chunks: wait for it before freeing them. */
+    for (k = 0; k < 2; k++) {
+        clt_status r = finish_side(c.ctx, &c.reads[k]), w = finish_side(c.ctx, &c.writes[k]);
+        if (s == CLT_OK)
+            s = r != CLT_OK ? r : w;
+    }
+    free(mem);
     return s;
 }
 

@@ -9,6 +9,7 @@
 #include "runtime/error.h"
 #include "runtime/event.h"
 #include "runtime/registry.h"
+#include "runtime/tier_nvme.h"
 
 #define NO_LIMIT UINT64_MAX
 
@@ -215,6 +216,7 @@ void clt_context_destroy(clt_context *ctx)
         clt_event_destroy(ctx->events);
     while (ctx->buffers)
         clt_buffer_destroy(ctx->buffers);
+    clt_nvme_destroy(ctx->nvme);
     if (ctx->host_dev && ctx->host_dev != ctx->dev)
         clt_host_driver.close(ctx->host_dev);
     ctx->driver->close(ctx->dev);

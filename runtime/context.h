@@ -22,6 +22,7 @@ struct clt_context {
 
     char *cache_dir;
     char *nvme_dir;
+    struct clt_nvme *nvme;         /* the NVME tier's I/O state, made by its first buffer */
     clt_tune_mode tune;            /* resolved: AUTO or OFF */
 
     pthread_mutex_t lock;          /* stats, the lists below, host_dev */

@@ -8,7 +8,8 @@
  *   clt-bench softmax [--device D] [--json] [--quick] [--repeat N]
  *                  [--dtype f32|f16|bf16|all] [--shape NxV]... [--rows N --cols V]
  *   clt-bench optim [--device D] [--json] [--quick] [--repeat N] [--params N]
- *   clt-bench offload   (not available yet in this version)
+ *   clt-bench offload [--device D] [--json] [--quick] [--repeat N] [--size BYTES]
+ *                  [--nvme-dir DIR]
  *
  * gemm measures clt_gemm on the device, CLBlast on the same OpenCL device and CBLAS
  * (OpenBLAS) on the host, on square and transformer shapes, in f32, f16 and bf16
@@ -16,10 +17,11 @@
  * "n/a". attention measures clt's attention forward and backward against a naive,
  * materialised OpenCL implementation on the same device (bench/bench_attention.h);
  * softmax, clt's two-pass softmax against its three-pass one and a device copy of the
- * same bytes (bench/bench_softmax.h). With --json stdout holds exactly one JSON
- * document; progress and the table go to stderr. Exit status: 0; 1 when a run failed
- * or clt's result did not match the reference; 2 on a usage error or a benchmark this
- * version does not have. Only clt's public API is used, except by the peers. */
+ * same bytes (bench/bench_softmax.h); offload, the NVME tier's bandwidth against raw
+ * O_DIRECT I/O in the same directory (bench/bench_offload.h). With --json stdout holds
+ * exactly one JSON document; progress and the table go to stderr. Exit status: 0; 1
+ * when a run failed or clt's result did not match the reference; 2 on a usage error or
+ * a benchmark this version does not have. Only clt's public API is used, except by the peers. */
 #include <clt/clt.h>
 
 #include <stdio.h>
@@ -28,6 +30,7 @@
 
 #include "bench/bench_attention.h"
 #include "bench/bench_gemm.h"
+#include "bench/bench_offload.h"
 #include "bench/bench_optim.h"
 #include "bench/bench_report.h"
 #include "bench/bench_softmax.h"
@@ -44,7 +47,7 @@ static void print_usage(FILE *out, const args_option *options, int n)
             "usage: clt-bench gemm|attention|softmax|optim|offload [--device D] [--json]\n"
             "       clt-bench gemm [--tune] [--quick] [--repeat N] [--dtype f32|f16|bf16|all]\n"
             "                      [--shape MxNxK[:ta|:tb|:tatb]]...\n"
-            "       clt-bench attention --help, clt-bench softmax --help: their options\n"
+            "       clt-bench attention|softmax|optim|offload --help: their options\n"
             "Measures clt against its peers in one run and prints medians and ratios: gemm\n"
             "against CBLAS on the host and CLBlast on the same OpenCL device, attention\n"
             "against a naive materialised OpenCL implementation, softmax two-pass against\n"
@@ -123,7 +126,7 @@ static int main_gemm(int argc, char **argv)
     }
     if (strcmp(bench, "gemm") != 0) {
         fprintf(stderr, "clt-bench: '%s' is not available yet in this version "
-                        "(gemm, attention, softmax and optim are)\n", bench);
+                        "(gemm, attention, softmax, optim and offload are)\n", bench);
         return 2;
     }
 
@@ -462,10 +465,63 @@ static int main_optim(int argc, char **argv, int skip)
     return rc;
 }
 
+#define OFFLOAD_DEFAULT_BYTES ((uint64_t)1 << 30)
+#define OFFLOAD_QUICK_BYTES ((uint64_t)64 << 20)
+#define OFFLOAD_MIN_BYTES ((uint64_t)4096)
+#define OFFLOAD_MAX_BYTES ((uint64_t)1 << 40)
+
+static int main_offload(int argc, char **argv, int skip)
+{
+    static const char synopsis[] =
+        "offload [--device D] [--json] [--quick] [--repeat N] [--size BYTES] [--nvme-dir DIR]\n"
+        "Measures the NVME tier's write and read bandwidth (clt_buffer_copy between HOST or\n"
+        "HOST_PINNED buffers and an NVME buffer) against raw sequential O_DIRECT I/O of a\n"
+        "file in the same directory, interleaved: medians, GB/s and ratios.";
+    common_flags c = {.dtype = "f32", .repeat = DEFAULT_REPEAT};
+    const char *size = NULL, *nvme_dir = NULL;
+    const args_option options[] = {
+        {"--device", ARGS_STRING, &c.device, "D", "device of the HOST_PINNED rows (see clt-info)"},
+        {"--json", ARGS_FLAG, &c.json, NULL, "write one JSON document to stdout"},
+        {"--quick", ARGS_FLAG, &c.quick, NULL, "64 MiB per transfer unless --size is given"},
+        {"--repeat", ARGS_INT, &c.repeat, "N", "timed rounds (default 5)"},
+        {"--size", ARGS_STRING, &size, "BYTES", "bytes per transfer: 4096, 64M, 1G (default 1G)"},
+        {"--nvme-dir", ARGS_STRING, &nvme_dir, "DIR",
+         "where the NVME tier and the raw file go (default: the context's)"},
+        HELP_OPTION(c),
+    };
+    const int n_options = (int)(sizeof options / sizeof options[0]);
+    int rc = parse_op_flags(synopsis, options, n_options, &c, argc, argv, skip);
+    if (rc >= 0)
+        return rc;
+    uint64_t bytes = c.quick ? OFFLOAD_QUICK_BYTES : OFFLOAD_DEFAULT_BYTES;
+    if (size && (clt_parse_size(size, &bytes) != CLT_OK || bytes < OFFLOAD_MIN_BYTES ||
+                 bytes > OFFLOAD_MAX_BYTES)) {
+        fprintf(stderr, "clt-bench: --size expects 4K..1T bytes (like 64M or 1G), got '%s'\n",
+                size);
+        print_op_usage(stderr, synopsis, options, n_options);
+        return 2;
+    }
+    offload_bench_opts opts = {
+        .device = c.device, .nvme_dir = nvme_dir, .bytes = (size_t)bytes,
+        .repeat = c.repeat_checked};
+    offload_report *report = calloc(1, sizeof *report);
+    if (!report) {
+        fprintf(stderr, "clt-bench: out of memory\n");
+        return 1;
+    }
+    rc = bench_offload_run(&opts, report);
+    bench_offload_text(report, c.json ? stderr : stdout);
+    if (c.json && !bench_offload_json(report, stdout))
+        rc = json_failed();
+    free(report);
+    return rc;
+}
+
 /* ---- dispatch ------------------------------------------------------------------------ */
 
-/* attention, softmax and optim have options of their own, so their name is looked for before
- * any parsing, wherever it stands; everything else goes the way gemm always went. */
+/* attention, softmax, optim and offload have options of their own, so their name is looked
+ * for before any parsing, wherever it stands; everything else goes the way gemm always
+ * went. */
 int main(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
@@ -477,6 +533,8 @@ int main(int argc, char **argv)
             return main_softmax(argc, argv, i);
         if (strcmp(argv[i], "optim") == 0)
             return main_optim(argc, argv, i);
+        if (strcmp(argv[i], "offload") == 0)
+            return main_offload(argc, argv, i);
     }
     return main_gemm(argc, argv);
 }

@@ -17,12 +17,18 @@ softmax-json    `softmax` on two tiny shapes, in every dtype on the host, then i
 optim-json      `optim` on 100k parameters on the host: host AdamW f32/q8, the triad and
                 the scalar loop measured with fractions of the roofline; device rows
                 skipped; q8 state bytes 2.03125 per parameter.
+offload-json    `offload` on 8 MiB on the host, in the test's own directory: raw O_DIRECT
+                write and read and the NVME tier's four rows measured with GB/s and
+                ratios over raw, the directory and file system named, the tier's own
+                account of its I/O, the bytes checked; no file left in the directory.
 usage-error     an unknown benchmark, an unknown flag, a bad --shape, --seq, --dim,
-                --rows/--cols or --causal/--no-causal exit 2 naming what was wrong; a
-                benchmark of a later version exits 2 saying it is not available yet.
+                --rows/--cols, --causal/--no-causal or offload's --size exit 2 naming
+                what was wrong.
 """
 import json
+import os
 import sys
+import tempfile
 
 from toolcheck import fail, run
 
@@ -212,6 +218,46 @@ def check_optim_json(binary):
     print("ok: optim JSON document")
 
 
+OFFLOAD_ROWS = ("raw_write", "raw_read", "nvme_write", "nvme_read", "pinned_write",
+                "pinned_read")
+
+
+def check_offload_json(binary):
+    """offload on 8 MiB in a directory of its own, on the host: every row measured twice,
+    ratios over raw, the tier's I/O described, the bytes checked, nothing left behind."""
+    with tempfile.TemporaryDirectory(prefix="clt-bench-offload-") as nvme_dir:
+        result = run(binary, "offload", "--device", "host", "--size", "8M", "--repeat", "2",
+                     "--nvme-dir", nvme_dir, "--json")
+        left = os.listdir(nvme_dir)
+    if result.returncode != 0:
+        fail("clt-bench offload --json did not exit 0", result)
+    doc = load_document(result, "offload")
+    for key in ("tool", "benchmark", "clt_version", "device", "repeat", "nvme_dir", "fs_type",
+                "bytes", "raw_direct", "tier_io", "rows", "ratios", "check", "error"):
+        if key not in doc:
+            fail(f"top-level key {key!r} missing", result)
+    if doc["benchmark"] != "offload" or doc["error"] is not None:
+        fail("not an offload run, or an error", result)
+    if doc["bytes"] != 8 << 20 or doc["nvme_dir"] != nvme_dir:
+        fail(f"bytes {doc['bytes']} or directory {doc['nvme_dir']} not as asked", result)
+    for name in OFFLOAD_ROWS:
+        check_result(result, name, doc["rows"][name], "median_gbps")
+    for name, ratio in doc["ratios"].items():
+        if not ratio or ratio <= 0:
+            fail(f"ratio {name} is {ratio}", result)
+    if set(doc["ratios"]) != {"nvme_write_over_raw", "nvme_read_over_raw",
+                              "pinned_write_over_raw", "pinned_read_over_raw"}:
+        fail(f"ratios {sorted(doc['ratios'])}", result)
+    if not doc["tier_io"] or "NVME tier" not in doc["tier_io"]:
+        fail(f"the tier did not say how it does its I/O: {doc['tier_io']!r}", result)
+    if doc["check"] is None or not doc["check"]["ok"]:
+        fail("the bytes read back were not the bytes written", result)
+    if left:
+        fail(f"files left in the NVMe directory: {left}", result)
+    print(f"ok: offload on {doc['fs_type']}: write {doc['ratios']['nvme_write_over_raw']:.2f}, "
+          f"read {doc['ratios']['nvme_read_over_raw']:.2f} of raw ({doc['tier_io']})")
+
+
 def expect_usage_error(binary, args, must_name):
     result = run(binary, *args)
     if result.returncode != 2:
@@ -228,7 +274,9 @@ def check_usage_error(binary):
     expect_usage_error(binary, ["gemm", "--shape", "12x"], "--shape")
     expect_usage_error(binary, ["gemm", "--dtype", "f64"], "--dtype")
     expect_usage_error(binary, ["gemm", "--repeat", "0"], "--repeat")
-    expect_usage_error(binary, ["offload"], "not available yet")
+    expect_usage_error(binary, ["offload", "--size", "0"], "--size")
+    expect_usage_error(binary, ["offload", "--size", "12Q"], "--size")
+    expect_usage_error(binary, ["offload", "--dtype", "f32"], "--dtype")
     expect_usage_error(binary, ["optim", "--params", "0"], "--params")
     expect_usage_error(binary, ["attention", "--seq", "0"], "--seq")
     expect_usage_error(binary, ["attention", "--seq", "12x"], "--seq")
@@ -248,7 +296,7 @@ def check_usage_error(binary):
 def main():
     checks = {"json": check_json, "attention-json": check_attention_json,
               "softmax-json": check_softmax_json, "usage-error": check_usage_error,
-              "optim-json": check_optim_json}
+              "optim-json": check_optim_json, "offload-json": check_offload_json}
     if len(sys.argv) != 3 or sys.argv[1] not in checks:
         print(__doc__, file=sys.stderr)
         return 2
