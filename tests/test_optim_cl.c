@@ -3,8 +3,11 @@
  * "opencl:0" context and a "host" context, then every byte compared. AdamW, SGD and
  * LAMB with f32 and q8 states over sizes around the block and vector edges, 100 steps
  * for the small ones; a range at an offset; param_copy in f16/bf16 from f16/bf16
- * gradients; the gate; quantize8/dequantize8 with zero, NaN and Inf blocks; run-to-run
- * determinism; and that opencl ran every op itself (no host fallback).
+ * gradients; the gate; q8 blocks other than the default (shorter and longer than what
+ * the CPU kernels keep of a block, not multiples of the vector width); quantize8/
+ * dequantize8 with zero, NaN and Inf blocks; run-to-run determinism; the launch shapes
+ * of $CLT_OPTIM_SHAPE (the GPU shape too, run on whatever device there is) and its
+ * refusal of bad values; and that opencl ran every op itself (no host fallback).
  *
  * Agreement: f32 states and parameters of AdamW and SGD within 1 ulp (the kernels do
  * the host's f32 operations in its order); q8 codes equal except at exact ties (none
@@ -21,7 +24,8 @@ enum kind { ADAMW, SGD, LAMB };
 
 struct setup {
     enum kind kind;
-    size_t n, off;          /* elements; the range's offset (a multiple of BLOCK) */
+    size_t n, off;          /* elements; the range's offset (a multiple of the block) */
+    int32_t block;          /* q8 elements per absmax; 0: BLOCK */
     bool q8, momentum, nesterov;
     clt_dtype grad_dt, copy_dt; /* copy_dt CLT_DTYPE_U8: no param_copy */
     int steps;
@@ -29,13 +33,17 @@ struct setup {
     bool has_gate;
 };
 
-/* One context's tensors: buffers of off + n elements (off/BLOCK + blocks absmax). */
+/* One context's tensors: buffers of off + n elements (off/block + blocks absmax). */
 struct side {
     clt_context *ctx;
     clt_buffer *param, *grad, *m, *v, *ma, *va, *copy, *gate;
 };
 
-static size_t blocks_of(size_t n) { return (n + BLOCK - 1) / BLOCK; }
+static size_t block_of(const struct setup *u) { return u->block ? (size_t)u->block : BLOCK; }
+static size_t blocks_of(const struct setup *u, size_t n)
+{
+    return (n + block_of(u) - 1) / block_of(u);
+}
 
 static clt_buffer *zeros(clt_context *ctx, size_t bytes)
 {
@@ -51,7 +59,7 @@ static void side_make(struct side *s, clt_context *ctx, const struct setup *u,
 {
     memset(s, 0, sizeof *s);
     s->ctx = ctx;
-    const size_t total = u->off + u->n, nb = blocks_of(u->off) + blocks_of(u->n);
+    const size_t total = u->off + u->n, nb = blocks_of(u, u->off) + blocks_of(u, u->n);
     const size_t st = u->q8 ? 1 : sizeof(float);
     s->param = ts_upload(ctx, CLT_TIER_DEVICE, param, total);
     s->grad = zeros(ctx, total * sizeof(float));
@@ -87,7 +95,7 @@ static void vec(clt_tensor *t, clt_buffer *buf, clt_dtype dt, size_t off, size_t
 static clt_op op_of(const struct setup *u, const struct side *s, const clt_optim_hparams *h)
 {
     const clt_dtype st = u->q8 ? CLT_DTYPE_U8 : CLT_DTYPE_F32;
-    const size_t n = u->n, o = u->off, ob = o / BLOCK, nb = blocks_of(n);
+    const size_t n = u->n, o = u->off, ob = o / block_of(u), nb = blocks_of(u, n);
     clt_op op;
     memset(&op, 0, sizeof op);
     if (u->kind == SGD) {
@@ -100,6 +108,7 @@ static clt_op op_of(const struct setup *u, const struct side *s, const clt_optim
         vec(&a->param_copy, s->copy, u->copy_dt, o, n);
         vec(&a->gate, s->gate, CLT_DTYPE_F32, 0, 1);
         a->h = *h;
+        a->block = u->block;
         return op;
     }
     op.kind = u->kind == ADAMW ? CLT_OP_ADAMW : CLT_OP_LAMB;
@@ -113,6 +122,7 @@ static clt_op op_of(const struct setup *u, const struct side *s, const clt_optim
     vec(&a->param_copy, s->copy, u->copy_dt, o, n);
     vec(&a->gate, s->gate, CLT_DTYPE_F32, 0, 1);
     a->h = *h;
+    a->block = u->block;
     return op;
 }
 
@@ -238,7 +248,8 @@ static void run_compare(const struct setup *u)
     }
     const bool lamb = u->kind == LAMB;
     char what[96];
-    snprintf(what, sizeof what, "kind %d n %zu q8 %d: param", (int)u->kind, u->n, u->q8);
+    snprintf(what, sizeof what, "kind %d n %zu q8 %d block %d: param", (int)u->kind, u->n,
+             u->q8, (int)u->block);
     assert_floats(sd[0].param, sd[1].param, 1, lamb ? 1e-6 : 0, lamb ? 1e-7 : 0, what);
     if (u->q8) {
         assert_bytes(sd[0].m, sd[1].m, "m codes");
@@ -292,18 +303,24 @@ static void sgd_q8(void **state)
 static void lamb_f32(void **state) { (void)state; sweep(LAMB, false, false, false); }
 static void lamb_q8(void **state) { (void)state; sweep(LAMB, true, false, false); }
 
-/* A range that starts two blocks into its buffers; elements before it stay as they were
- * on both sides (compared with the rest). */
+/* A range that starts two blocks into its buffers, and (f32 states) three elements
+ * further, off every vector boundary: the kernels' unaligned accesses, with f32, f16
+ * and bf16 gradients and copies. Elements before the range stay as they were on both
+ * sides (compared with the rest). */
 static void range_at_offset(void **state)
 {
     (void)state;
+    const clt_dtype dts[] = {CLT_DTYPE_F32, CLT_DTYPE_F16, CLT_DTYPE_BF16};
     for (int q8 = 0; q8 < 2; q8++)
-        for (int kind = 0; kind < 3; kind++) {
-            const struct setup u = {.kind = (enum kind)kind, .n = 1000, .off = 2 * BLOCK,
-                                    .q8 = q8, .momentum = true, .grad_dt = CLT_DTYPE_F32,
-                                    .copy_dt = CLT_DTYPE_F32, .steps = 5};
-            run_compare(&u);
-        }
+        for (size_t skew = 0; skew < (q8 ? 1u : 2u); skew++)
+            for (int kind = 0; kind < 3; kind++)
+                for (size_t d = 0; d < 3; d++) {
+                    const struct setup u = {.kind = (enum kind)kind, .n = 1000,
+                                            .off = 2 * BLOCK + 3 * skew, .q8 = q8,
+                                            .momentum = true, .grad_dt = dts[d],
+                                            .copy_dt = dts[(d + 1) % 3], .steps = 5};
+                    run_compare(&u);
+                }
 }
 
 /* f16/bf16 gradients and param_copy, rounded as the host rounds them. */
@@ -369,11 +386,103 @@ static void gate(void **state)
             }
 }
 
-/* quantize8 then dequantize8, signed and unsigned, block sizes around the group size,
- * with a zero block, a block holding NaN, one holding Inf, tiny and huge scales. */
-static void codecs(void **state)
+/* q8 blocks of 64 (whole vectors), 100 (a partial last vector) and 1000 (longer than
+ * what the CPU kernels keep between their passes: recomputed), over sizes that end in a
+ * partial block. */
+static void q8_blocks(void **state)
 {
     (void)state;
+    const int32_t blocks[] = {64, 100, 1000};
+    const size_t sizes[] = {4097, 100003};
+    for (size_t bi = 0; bi < sizeof blocks / sizeof blocks[0]; bi++)
+        for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++)
+            for (int kind = 0; kind < 3; kind++)
+                for (int nesterov = 0; nesterov < (kind == SGD ? 2 : 1); nesterov++) {
+                    const struct setup u = {.kind = (enum kind)kind, .n = sizes[si],
+                                            .block = blocks[bi], .q8 = true,
+                                            .momentum = true, .nesterov = nesterov,
+                                            .grad_dt = CLT_DTYPE_F32,
+                                            .copy_dt = CLT_DTYPE_BF16, .steps = 4};
+                    run_compare(&u);
+                }
+}
+
+/* Every kernel under launch shapes other than this device's own: the GPU shape (a
+ * float4 per work-item, 256 per group, a work-group per q8 block), the CPU shape at
+ * other widths and group sizes, and caps (3, 5, 7 groups) that make work-items take
+ * many vectors. Sizes around the vector, group and block edges; f32, f16 and bf16
+ * gradients and copies (one pair per shape: each pair is a program to build). */
+static void shapes(void **state)
+{
+    (void)state;
+    static const char *const shapes[] = {
+        "vw=4 wg=256 items=1 groups=4096 q8=group q8_wg=256",
+        "vw=4 wg=64 items=2 groups=3 q8=group q8_wg=32",
+        "vw=8 wg=4 items=3 groups=5 q8=items q8_wg=4",
+        "vw=16,wg=1,items=1024,groups=4096,q8=items,q8_wg=16",
+        "vw=16 wg=2 items=1 groups=7 q8=items q8_wg=1",
+    };
+    static const size_t sizes[] = {1, 257, 4097, 70001};
+    static const clt_dtype dts[] = {CLT_DTYPE_F32, CLT_DTYPE_F16, CLT_DTYPE_BF16};
+    clt_context *probe = NULL;
+    if (!open_device(&probe))
+        skip();
+    clt_context_destroy(probe);
+    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+        assert_int_equal(setenv("CLT_OPTIM_SHAPE", shapes[k], 1), 0);
+        for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++)
+            for (int q8 = 0; q8 < 2; q8++)
+                for (int kind = 0; kind < 3; kind++) {
+                    const struct setup u = {.kind = (enum kind)kind, .n = sizes[si],
+                                            .block = si == 3 ? 1000 : 0, .q8 = q8,
+                                            .momentum = true, .nesterov = kind == SGD,
+                                            .grad_dt = dts[k % 3],
+                                            .copy_dt = dts[(k + 1) % 3], .steps = 3};
+                    run_compare(&u);
+                }
+    }
+    unsetenv("CLT_OPTIM_SHAPE");
+}
+
+/* $CLT_OPTIM_SHAPE values that do not parse, or lie out of range, fail the op with an
+ * error that names the variable; nothing runs on the host instead. */
+static void bad_shapes(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {"vw=5", "wg=3", "items=0", "groups=-1", "q8=both",
+                                      "q8_wg=6", "wg", "size=4", "vw=16x"};
+    clt_context *dev = NULL;
+    if (!open_device(&dev))
+        skip();
+    const struct setup u = {.kind = ADAMW, .n = 100, .q8 = true, .grad_dt = CLT_DTYPE_F32,
+                            .copy_dt = CLT_DTYPE_U8, .steps = 1};
+    float param[100] = {0};
+    struct side s;
+    side_make(&s, dev, &u, param);
+    clt_optim_hparams h = hparams_of(ADAMW);
+    h.step = 1;
+    const clt_op op = op_of(&u, &s, &h);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(setenv("CLT_OPTIM_SHAPE", bad[i], 1), 0);
+        const clt_status got = clt_op_run(dev, &op, NULL);
+        unsetenv("CLT_OPTIM_SHAPE");
+        if (got != CLT_ERR_INVALID_ARG)
+            fail_msg("CLT_OPTIM_SHAPE=\"%s\" gave %s, want CLT_ERR_INVALID_ARG", bad[i],
+                     clt_status_name(got));
+        ts_assert_error_mentions("CLT_OPTIM_SHAPE");
+    }
+    ts_assert_ok(clt_op_run(dev, &op, NULL));
+    assert_no_fallback(dev);
+    side_free(&s);
+    clt_context_destroy(dev);
+}
+
+/* quantize8 then dequantize8, signed and unsigned, block sizes around the group size,
+ * with a zero block, a block holding NaN, one holding Inf, tiny and huge scales. */
+static void codecs_in_shape(const char *shape)
+{
+    if (shape)
+        assert_int_equal(setenv("CLT_OPTIM_SHAPE", shape, 1), 0);
     clt_context *ctx[2];
     if (!open_device(&ctx[0]))
         skip();
@@ -437,6 +546,17 @@ static void codecs(void **state)
     assert_no_fallback(ctx[0]);
     clt_context_destroy(ctx[0]);
     clt_context_destroy(ctx[1]);
+    unsetenv("CLT_OPTIM_SHAPE");
+}
+
+/* In the device's own shape, and in the other layout (a work-group per block, or a
+ * work-item per block). */
+static void codecs(void **state)
+{
+    (void)state;
+    codecs_in_shape(NULL);
+    codecs_in_shape("vw=4 wg=256 q8=group q8_wg=256");
+    codecs_in_shape("vw=8 wg=1 q8=items q8_wg=8");
 }
 
 /* The same step from the same bytes twice on the device: the same bytes out (LAMB's
@@ -490,6 +610,9 @@ int main(void)
         cmocka_unit_test(range_at_offset),
         cmocka_unit_test(copies_and_half_gradients),
         cmocka_unit_test(gate),
+        cmocka_unit_test(q8_blocks),
+        cmocka_unit_test(shapes),
+        cmocka_unit_test(bad_shapes),
         cmocka_unit_test(codecs),
         cmocka_unit_test(determinism),
     };
