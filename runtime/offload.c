@@ -417,7 +417,7 @@ clt_status clt_offload_plan(clt_offload *off, clt_offload_plan_info *info)
     return CLT_OK;
 }
 
-static clt_status check_group(const clt_offload *off, const char *fn, int id)
+clt_status clt_offload_check_group(const clt_offload *off, const char *fn, int id)
 {
     if (!off)
         return clt_fail(CLT_ERR_INVALID_ARG, "%s: off is NULL", fn);
@@ -431,7 +431,7 @@ static clt_status check_group(const clt_offload *off, const char *fn, int id)
 
 clt_status clt_offload_set_master(clt_offload *off, int id, const float *src)
 {
-    clt_status s = check_group(off, "clt_offload_set_master", id);
+    clt_status s = clt_offload_check_group(off, "clt_offload_set_master", id);
     if (s == CLT_OK && !src)
         s = clt_fail(CLT_ERR_INVALID_ARG, "clt_offload_set_master: src is NULL");
     if (s == CLT_OK)
@@ -445,7 +445,7 @@ clt_status clt_offload_set_master(clt_offload *off, int id, const float *src)
 
 clt_status clt_offload_get_master(clt_offload *off, int id, float *dst)
 {
-    clt_status s = check_group(off, "clt_offload_get_master", id);
+    clt_status s = clt_offload_check_group(off, "clt_offload_get_master", id);
     if (s == CLT_OK && !dst)
         s = clt_fail(CLT_ERR_INVALID_ARG, "clt_offload_get_master: dst is NULL");
     if (s == CLT_OK)
@@ -460,7 +460,7 @@ clt_buffer *clt_offload_master_buffer(clt_offload *off) { return off ? off->mast
 
 clt_status clt_offload_sync_work(clt_offload *off)
 {
-    clt_status s = check_group(off, "clt_offload_sync_work", 0);
+    clt_status s = clt_offload_check_group(off, "clt_offload_sync_work", 0);
     if (s == CLT_OK)
         s = clt_offload_wait(off);
     for (int g = 0; off && g < off->n_groups && s == CLT_OK; g++)
@@ -470,7 +470,7 @@ clt_status clt_offload_sync_work(clt_offload *off)
 
 clt_status clt_offload_state(clt_offload *off, int id, int t, clt_tensor out[4], int *n)
 {
-    clt_status s = check_group(off, "clt_offload_state", id);
+    clt_status s = clt_offload_check_group(off, "clt_offload_state", id);
     if (s != CLT_OK)
         return s;
     if (!out || !n)

@@ -98,4 +98,8 @@ clt_status clt_offload_worker_post(clt_offload *off, float lr, int64_t step, flo
 /* Σ g² over the host gradients of every group, with the host driver's SQNORM. */
 clt_status clt_offload_host_sqnorm(clt_offload *off, float *out);
 
+/* CLT_OK when off is planned and id names one of its groups; else CLT_ERR_INVALID_ARG
+ * with a sentence that starts with fn. */
+clt_status clt_offload_check_group(const clt_offload *off, const char *fn, int id);
+
 #endif

@@ -13,18 +13,6 @@
 #include "runtime/error.h"
 #include "runtime/offload.h"
 
-static clt_status check_group(const clt_offload *off, const char *fn, int id)
-{
-    if (!off)
-        return clt_fail(CLT_ERR_INVALID_ARG, "%s: off is NULL", fn);
-    if (!off->planned)
-        return clt_fail(CLT_ERR_INVALID_ARG, "%s: call clt_offload_plan first", fn);
-    if (id < 0 || id >= off->n_groups)
-        return clt_fail(CLT_ERR_INVALID_ARG, "%s: group %d does not exist (there are %d)", fn,
-                        id, off->n_groups);
-    return CLT_OK;
-}
-
 void clt_offload_free_events(clt_offload *off)
 {
     for (int g = 0; g < off->n_groups; g++) {
@@ -79,7 +67,7 @@ static const void *host_work_of(clt_offload *off, const struct clt_offload_group
 
 clt_status clt_offload_fetch(clt_offload *off, int id, clt_tensor *work)
 {
-    clt_status s = check_group(off, "clt_offload_fetch", id);
+    clt_status s = clt_offload_check_group(off, "clt_offload_fetch", id);
     if (s == CLT_OK && !work)
         s = clt_fail(CLT_ERR_INVALID_ARG, "clt_offload_fetch: work is NULL");
     if (s != CLT_OK)
@@ -130,7 +118,7 @@ clt_status clt_offload_fetch(clt_offload *off, int id, clt_tensor *work)
 
 clt_status clt_offload_release(clt_offload *off, int id)
 {
-    clt_status s = check_group(off, "clt_offload_release", id);
+    clt_status s = clt_offload_check_group(off, "clt_offload_release", id);
     if (s != CLT_OK)
         return s;
     off->groups[id].held = false;
@@ -141,7 +129,7 @@ clt_status clt_offload_release(clt_offload *off, int id)
 
 clt_status clt_offload_grad(clt_offload *off, int id, bool accumulate, clt_tensor *grad)
 {
-    clt_status s = check_group(off, "clt_offload_grad", id);
+    clt_status s = clt_offload_check_group(off, "clt_offload_grad", id);
     if (s == CLT_OK && !grad)
         s = clt_fail(CLT_ERR_INVALID_ARG, "clt_offload_grad: grad is NULL");
     if (s != CLT_OK)
@@ -179,7 +167,7 @@ clt_status clt_offload_grad(clt_offload *off, int id, bool accumulate, clt_tenso
 
 clt_status clt_offload_grads_ready(clt_offload *off, int id)
 {
-    clt_status s = check_group(off, "clt_offload_grads_ready", id);
+    clt_status s = clt_offload_check_group(off, "clt_offload_grads_ready", id);
     if (s != CLT_OK)
         return s;
     struct clt_offload_group *g = &off->groups[id];
@@ -223,7 +211,7 @@ static clt_status gather_grads(clt_offload *off, const char *fn)
 
 clt_status clt_offload_grad_sqnorm(clt_offload *off, float *out)
 {
-    clt_status s = check_group(off, "clt_offload_grad_sqnorm", 0);
+    clt_status s = clt_offload_check_group(off, "clt_offload_grad_sqnorm", 0);
     if (s == CLT_OK && !out)
         s = clt_fail(CLT_ERR_INVALID_ARG, "clt_offload_grad_sqnorm: out is NULL");
     if (s == CLT_OK)
@@ -235,7 +223,7 @@ clt_status clt_offload_grad_sqnorm(clt_offload *off, float *out)
 
 clt_status clt_offload_step(clt_offload *off, float lr, int64_t step, float grad_scale)
 {
-    clt_status s = check_group(off, "clt_offload_step", 0);
+    clt_status s = clt_offload_check_group(off, "clt_offload_step", 0);
     if (s == CLT_OK)
         s = clt_offload_wait(off);
     if (s == CLT_OK)

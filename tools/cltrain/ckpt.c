@@ -1,6 +1,7 @@
 /* cltrain's checkpoints: the model and state files of a directory, written as a pair that
  * survives a crash at any instant, and read back with every check made before anything
  * is changed. See ckpt.h for the protocol. */
+#include "failf.h"
 #include "ckpt.h"
 
 #include <dirent.h>
@@ -25,20 +26,6 @@ struct ckpt_paths {
     char model[PATH_MAX], state[PATH_MAX];
     char model_next[PATH_MAX], state_next[PATH_MAX];
 };
-
-static bool failf(char *err, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static bool failf(char *err, size_t cap, const char *fmt, ...)
-{
-    if (err && cap > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, cap, fmt, ap);
-        va_end(ap);
-    }
-    return false;
-}
 
 static bool make_paths(const char *dir, struct ckpt_paths *p, char *err, size_t cap)
 {

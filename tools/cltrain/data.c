@@ -1,5 +1,6 @@
 /* cltrain's training data: text files read whole into one byte sequence, checked to be
  * UTF-8, split into training and validation parts, and cut into batches. See data.h. */
+#include "failf.h"
 #include "data.h"
 
 #include <dirent.h>
@@ -26,20 +27,6 @@ struct file_list {
     char **paths;
     size_t n, cap;
 };
-
-static bool failf(char *err, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static bool failf(char *err, size_t cap, const char *fmt, ...)
-{
-    if (err && cap > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, cap, fmt, ap);
-        va_end(ap);
-    }
-    return false;
-}
 
 static bool list_add(struct file_list *l, const char *path, char *err, size_t cap)
 {
