@@ -22,32 +22,9 @@
 #include "ckpt.h"
 #include "optim.h"
 #include "train.h"
+#include "train_fixture.h"
 
 #define MAX_STEPS 16
-
-static char tmp_root[512];
-
-static const char *tmp_path(const char *name, char *buf, size_t size)
-{
-    snprintf(buf, size, "%s/%s", tmp_root, name);
-    return buf;
-}
-
-static char *read_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)len + 1);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)len, f), (size_t)len);
-    buf[len] = '\0';
-    fclose(f);
-    return buf;
-}
 
 static const char *corpus(void)
 {
@@ -77,44 +54,6 @@ static struct train_opts base_opts(const char *const *data, const char *device)
     return o;
 }
 
-/* Runs train_run with stderr into a file; returns the exit status and the text. */
-static int run_captured(const struct train_opts *o, char *text, size_t cap)
-{
-    char path[600];
-    tmp_path("stderr.txt", path, sizeof path);
-    fflush(stderr);
-    const int saved = dup(2);
-    const int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    assert_true(saved >= 0 && fd >= 0);
-    dup2(fd, 2);
-    close(fd);
-    const int status = train_run(o);
-    fflush(stderr);
-    dup2(saved, 2);
-    close(saved);
-    char *got = read_file(path);
-    snprintf(text, cap, "%s", got ? got : "");
-    free(got);
-    return status;
-}
-
-static int read_losses(const char *path, double losses[MAX_STEPS + 1])
-{
-    char *text = read_file(path);
-    assert_non_null(text);
-    int count = 0;
-    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
-        if (!strstr(line, "\"type\":\"train\""))
-            continue;
-        const long step = strtol(strstr(line, "\"step\":") + 7, NULL, 10);
-        assert_true(step >= 1 && step <= MAX_STEPS);
-        losses[step] = strtod(strstr(line, "\"loss\":") + 7, NULL);
-        count++;
-    }
-    free(text);
-    return count;
-}
-
 /* Trains o into <name>/ with metrics; returns the losses' count. */
 static int train_into(struct train_opts *o, const char *name, double losses[MAX_STEPS + 1])
 {
@@ -127,7 +66,7 @@ static int train_into(struct train_opts *o, const char *name, double losses[MAX_
     const int status = run_captured(o, text, sizeof text);
     if (status != 0)
         fail_msg("%s: exit %d:\n%s", name, status, text);
-    return read_losses(metrics, losses);
+    return read_losses(metrics, losses, MAX_STEPS);
 }
 
 /* The master weights a checkpoint holds, through a resident model on the host. */
@@ -224,18 +163,6 @@ static void nvme_is_bit_identical_and_clean(void **state)
         fail_msg("a missing NVMe directory, got:\n%s", text);
 }
 
-static bool have_opencl(void)
-{
-    clt_context *ctx = NULL;
-    clt_context_opts o;
-    clt_context_opts_init(&o);
-    o.device = "opencl:0";
-    if (clt_context_create(&o, &ctx) != CLT_OK)
-        return false;
-    clt_context_destroy(ctx);
-    return true;
-}
-
 static void pocl_losses_agree(void **state)
 {
     (void)state;
@@ -325,11 +252,7 @@ static void too_little_host_memory(void **state)
 static int setup(void **state)
 {
     (void)state;
-    const char *t = getenv("CLT_TEST_TMP");
-    snprintf(tmp_root, sizeof tmp_root, "%s", t && *t ? t : "/tmp/cltrain-test-offload");
-    char cmd[700];
-    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", tmp_root);
-    return system(cmd) == 0 ? 0 : -1;
+    return fixture_make_tmp("/tmp/cltrain-test-offload");
 }
 
 int main(void)

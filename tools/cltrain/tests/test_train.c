@@ -22,18 +22,11 @@
 #include "ckpt.h"
 #include "data.h"
 #include "train.h"
+#include "train_fixture.h"
 
 #define MAX_STEPS 64
 
 /* ---- helpers ----------------------------------------------------------------------- */
-
-static char tmp_root[512];
-
-static const char *tmp_path(const char *name, char *buf, size_t size)
-{
-    snprintf(buf, size, "%s/%s", tmp_root, name);
-    return buf;
-}
 
 static void write_file(const char *path, const void *data, size_t n)
 {
@@ -41,23 +34,6 @@ static void write_file(const char *path, const void *data, size_t n)
     assert_non_null(f);
     assert_int_equal(fwrite(data, 1, n, f), n);
     assert_int_equal(fclose(f), 0);
-}
-
-static char *read_file(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)len + 1);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)len, f), (size_t)len);
-    buf[len] = '\0';
-    fclose(f);
-    *n = (size_t)len;
-    return buf;
 }
 
 /* English-like text the tests train on: varied enough that a model must learn, small
@@ -97,59 +73,6 @@ static struct train_opts tiny_opts(const char *const *data, const char *device)
     return o;
 }
 
-/* Runs train_run with stderr into a file; returns the exit status and the text. */
-static int run_captured(const struct train_opts *o, char *text, size_t cap)
-{
-    char path[600];
-    tmp_path("stderr.txt", path, sizeof path);
-    fflush(stderr);
-    const int saved = dup(2);
-    const int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    assert_true(saved >= 0 && fd >= 0);
-    dup2(fd, 2);
-    close(fd);
-    const int status = train_run(o);
-    fflush(stderr);
-    dup2(saved, 2);
-    close(saved);
-    size_t n = 0;
-    char *got = read_file(path, &n);
-    snprintf(text, cap, "%s", got ? got : "");
-    free(got);
-    return status;
-}
-
-/* The train losses of a metrics file, by step. */
-static int read_losses(const char *path, double losses[MAX_STEPS + 1])
-{
-    size_t n = 0;
-    char *text = read_file(path, &n);
-    assert_non_null(text);
-    int count = 0;
-    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
-        if (!strstr(line, "\"type\":\"train\""))
-            continue;
-        const long step = strtol(strstr(line, "\"step\":") + 7, NULL, 10);
-        assert_true(step >= 1 && step <= MAX_STEPS);
-        losses[step] = strtod(strstr(line, "\"loss\":") + 7, NULL);
-        count++;
-    }
-    free(text);
-    return count;
-}
-
-static bool have_opencl(void)
-{
-    clt_context *ctx = NULL;
-    clt_context_opts o;
-    clt_context_opts_init(&o);
-    o.device = "opencl:0";
-    if (clt_context_create(&o, &ctx) != CLT_OK)
-        return false;
-    clt_context_destroy(ctx);
-    return true;
-}
-
 /* ---- exact resume ------------------------------------------------------------------ */
 
 static void resume_is_exact(const char *device, enum optim_kind kind)
@@ -181,8 +104,8 @@ static void resume_is_exact(const char *device, enum optim_kind kind)
     assert_int_equal(run_captured(&o, text, sizeof text), 0);
 
     double a[MAX_STEPS + 1] = {0}, b[MAX_STEPS + 1] = {0};
-    assert_int_equal(read_losses(m1, a), 20);
-    assert_int_equal(read_losses(m2, b), 20);
+    assert_int_equal(read_losses(m1, a, MAX_STEPS), 20);
+    assert_int_equal(read_losses(m2, b, MAX_STEPS), 20);
     for (int s = 1; s <= 20; s++)
         if (a[s] != b[s])
             fail_msg("%s %s: step %d loss %.9g straight, %.9g resumed", device,
@@ -278,7 +201,7 @@ static void optimizers_and_dtypes_train(void **state)
             if (st != 0)
                 fail_msg("%s/%d: exit %d\n%s", optim_kind_name(kinds[k]), (int)d, st, text);
             double l[MAX_STEPS + 1] = {0};
-            assert_int_equal(read_losses(metrics, l), 16);
+            assert_int_equal(read_losses(metrics, l, MAX_STEPS), 16);
             const double first = (l[1] + l[2]) / 2, last = (l[15] + l[16]) / 2;
             print_message("%-9s %s: loss %.3f -> %.3f\n", optim_kind_name(kinds[k]),
                           d == 0 ? "f32" : d == 1 ? "bf16" : "f16", first, last);
@@ -427,11 +350,7 @@ static void unwritable_and_full_disk(void **state)
 static int setup(void **state)
 {
     (void)state;
-    const char *t = getenv("CLT_TEST_TMP");
-    snprintf(tmp_root, sizeof tmp_root, "%s", t && *t ? t : "/tmp/cltrain-test-train");
-    char cmd[700];
-    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", tmp_root);
-    return system(cmd) == 0 ? 0 : -1;
+    return fixture_make_tmp("/tmp/cltrain-test-train");
 }
 
 int main(void)
