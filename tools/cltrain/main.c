@@ -167,10 +167,14 @@ static int cmd_train(int argc, char **argv)
     } sizes[] = {{"--device-mem", device_mem, &o.device_mem},
                  {"--host-mem", host_mem, &o.host_mem}};
     for (int i = 0; i < ARRAY_LEN(sizes); i++) {
-        if (sizes[i].text && (clt_parse_size(sizes[i].text, sizes[i].out) != CLT_OK ||
-                              *sizes[i].out == 0)) {
-            fprintf(stderr, "cltrain: %s %s: not a size above 0 (like 512M, 2G)\n",
-                    sizes[i].flag, sizes[i].text);
+        if (!sizes[i].text)
+            continue;
+        if (clt_parse_size(sizes[i].text, sizes[i].out) != CLT_OK) {
+            fprintf(stderr, "cltrain: %s: %s\n", sizes[i].flag, clt_last_error());
+            return 2;
+        }
+        if (*sizes[i].out == 0) {
+            fprintf(stderr, "cltrain: %s %s: must be above 0\n", sizes[i].flag, sizes[i].text);
             return 2;
         }
     }

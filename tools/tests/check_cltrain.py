@@ -43,6 +43,8 @@ def check_usage_error(binary):
         (["--dtype", "f64"], "f64"),
         (["--batch", "0"], "--batch"),
         (["--steps", "x"], "--steps"),
+        (["--device-mem", "13.6M"], "whole number of bytes"),
+        (["--host-mem", "0"], "--host-mem"),
         (["frobnicate"], "frobnicate"),
         (["sample"], "--ckpt"),
         (["plot"], "metrics"),
