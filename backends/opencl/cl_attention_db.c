@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backends/opencl/cl_device_db.h"
 #include "backends/opencl/cl_internal.h"
 
 #define ENV_PARAMS "CLT_ATTENTION_PARAMS"
@@ -38,21 +39,10 @@ struct db_device {
     struct clt_cl_attention_params params;
 };
 
-struct db_arch {
-    const char *arch; /* "sm_70", "gfx906"; NULL: the vendor's default (last) */
-    const struct db_device *devices;
-};
-
-struct db_vendor {
-    clt_device_type type;
-    const char *vendor; /* matched within CL_DEVICE_VENDOR, ignoring case; NULL: any */
-    const struct db_arch *archs;
-};
-
 static const struct db_device nvidia_ampere_on[] = {{NULL, P(128, 128, 16, 4, 0, 80)}};
 static const struct db_device nvidia_volta[] = {{NULL, P(64, 64, 16, 4, 0, 80)}};
 static const struct db_device nvidia_default[] = {{NULL, P(64, 64, 16, 4, 0, 80)}};
-static const struct db_arch nvidia[] = {
+static const struct clt_cl_db_arch nvidia[] = {
     {"sm_80", nvidia_ampere_on}, {"sm_86", nvidia_ampere_on}, {"sm_87", nvidia_ampere_on},
     {"sm_89", nvidia_ampere_on}, {"sm_90", nvidia_ampere_on}, {"sm_70", nvidia_volta},
     {"sm_72", nvidia_volta},     {"sm_75", nvidia_volta},     {NULL, nvidia_default},
@@ -60,19 +50,19 @@ static const struct db_arch nvidia[] = {
 
 /* GCN/CDNA (wave64) and RDNA (wave32) alike: 64 rows, one or two waves. */
 static const struct db_device amd_default[] = {{NULL, P(64, 64, 16, 4, 0, 80)}};
-static const struct db_arch amd[] = {{NULL, amd_default}};
+static const struct clt_cl_db_arch amd[] = {{NULL, amd_default}};
 
 static const struct db_device intel_gpu_default[] = {{NULL, P(32, 32, 16, 4, 0, 80)}};
-static const struct db_arch intel_gpu[] = {{NULL, intel_gpu_default}};
+static const struct clt_cl_db_arch intel_gpu[] = {{NULL, intel_gpu_default}};
 
 /* br is cut to the native float width on CPUs that have narrower vectors (see below). */
 static const struct db_device cpu_default[] = {{NULL, P(32, 2, 16, 16, 1, 0)}};
-static const struct db_arch cpu[] = {{NULL, cpu_default}};
+static const struct clt_cl_db_arch cpu[] = {{NULL, cpu_default}};
 
 static const struct db_device other_default[] = {{NULL, P(32, 32, 16, 4, 0, 80)}};
-static const struct db_arch other[] = {{NULL, other_default}};
+static const struct clt_cl_db_arch other[] = {{NULL, other_default}};
 
-static const struct db_vendor database[] = {
+static const struct clt_cl_db_vendor database[] = {
     {CLT_DEVICE_TYPE_GPU, "NVIDIA", nvidia},
     {CLT_DEVICE_TYPE_GPU, "Advanced Micro Devices", amd},
     {CLT_DEVICE_TYPE_GPU, "AMD", amd},
@@ -87,30 +77,13 @@ static const struct db_vendor database[] = {
 void clt_cl_attention_default_params(const struct clt_cl_device *dev,
                                      struct clt_cl_attention_params *out)
 {
-    *out = other_default[0].params;
-    for (int i = 0; i < DATABASE_SIZE; i++) {
-        const struct db_vendor *v = &database[i];
-        if (v->type != dev->info.type || (v->vendor && !clt_cl_contains_ignoring_case(
-                                                           dev->info.vendor, v->vendor)))
-            continue;
-        char arch[64];
-        clt_cl_architecture_of(dev, arch, sizeof arch);
-        const struct db_arch *a = v->archs;
-        while (a->arch && strcmp(a->arch, arch) != 0)
-            a++;
-        const struct db_device *d = a->devices;
-        while (d->name && strcmp(d->name, dev->info.device_name) != 0)
-            d++;
-        *out = d->params;
-        break;
-    }
+    const struct db_device *d = clt_cl_db_lookup(dev, database, DATABASE_SIZE, sizeof *d);
+    *out = d ? d->params : other_default[0].params;
     /* A CPU's rows per work-item are one SIMD vector: AVX2 has 8 float lanes, and 16
      * accumulators of 8 lanes would already fill its 16 registers. */
     if (dev->info.type == CLT_DEVICE_TYPE_CPU) {
-        cl_uint width = 0;
-        if (clGetDeviceInfo(dev->device, CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT, sizeof width,
-                            &width, NULL) == CL_SUCCESS &&
-            width >= 4 && (int)width * out->wg < out->br) {
+        const unsigned width = clt_cl_native_float_width(dev);
+        if (width >= 4 && (int)width * out->wg < out->br) {
             int lanes = 4;
             while (lanes * 2 <= (int)width)
                 lanes *= 2;

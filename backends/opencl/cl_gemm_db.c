@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "backends/opencl/cl_device_db.h"
 #include "backends/opencl/cl_internal.h"
 
 /* Problems below these many flops run the direct kernel. On a CPU the packing costs two
@@ -35,17 +36,6 @@ struct db_device {
     struct clt_cl_gemm_params params;
 };
 
-struct db_arch {
-    const char *arch; /* "sm_70", "gfx906"; NULL: the vendor's default (last) */
-    const struct db_device *devices;
-};
-
-struct db_vendor {
-    clt_device_type type;
-    const char *vendor;  /* matched within CL_DEVICE_VENDOR, ignoring case; NULL: any */
-    const struct db_arch *archs;
-};
-
 /* ---- NVIDIA GPUs ---- */
 static const struct db_device nvidia_volta_on[] = {
     /* Volta, Turing, Ampere, Ada: 64 KiB+ registers per SM; an 8×8 micro-tile per
@@ -59,7 +49,7 @@ static const struct db_device nvidia_pascal[] = {
 static const struct db_device nvidia_default[] = {
     {NULL, GPU_PARAMS(64, 64, 16, 16, 16, 2, 2)},
 };
-static const struct db_arch nvidia[] = {
+static const struct clt_cl_db_arch nvidia[] = {
     {"sm_70", nvidia_volta_on}, {"sm_72", nvidia_volta_on}, {"sm_75", nvidia_volta_on},
     {"sm_80", nvidia_volta_on}, {"sm_86", nvidia_volta_on}, {"sm_87", nvidia_volta_on},
     {"sm_89", nvidia_volta_on}, {"sm_90", nvidia_volta_on},
@@ -80,7 +70,7 @@ static const struct db_device amd_default[] = {
     /* CLBlast's AMD default: KWG 32, MWG 64 NWG 64, MDIMC 16 NDIMC 16... VWM 4 VWN 4. */
     {NULL, GPU_PARAMS(64, 64, 16, 16, 16, 4, 4)},
 };
-static const struct db_arch amd[] = {
+static const struct clt_cl_db_arch amd[] = {
     {"gfx900", amd_gcn},   {"gfx906", amd_gcn},   {"gfx908", amd_gcn},   {"gfx90a", amd_gcn},
     {"gfx940", amd_gcn},   {"gfx942", amd_gcn},   {"gfx1010", amd_rdna}, {"gfx1030", amd_rdna},
     {"gfx1031", amd_rdna}, {"gfx1100", amd_rdna}, {"gfx1101", amd_rdna}, {"gfx1102", amd_rdna},
@@ -92,7 +82,7 @@ static const struct db_device intel_gpu_default[] = {
     /* CLBlast's Intel GPU default: KWG 32, MWG 64 NWG 64, MDIMC 16 NDIMC 8, VWM 4 VWN 4. */
     {NULL, GPU_PARAMS(64, 64, 32, 16, 8, 4, 4)},
 };
-static const struct db_arch intel_gpu[] = {
+static const struct clt_cl_db_arch intel_gpu[] = {
     {NULL, intel_gpu_default},
 };
 
@@ -101,7 +91,7 @@ static const struct db_device cpu_default[] = {
     /* Measured on PoCL 3.1, AVX2+FMA (see the header). */
     {NULL, CPU_PARAMS(6, 16, 2)},
 };
-static const struct db_arch cpu[] = {
+static const struct clt_cl_db_arch cpu[] = {
     {NULL, cpu_default},
 };
 
@@ -110,11 +100,11 @@ static const struct db_device gpu_default[] = {
     /* Modest: 64 work-items and 4 KiB of local memory fit every GPU we know of. */
     {NULL, GPU_PARAMS(32, 32, 16, 8, 8, 2, 2)},
 };
-static const struct db_arch other_gpu[] = {
+static const struct clt_cl_db_arch other_gpu[] = {
     {NULL, gpu_default},
 };
 
-static const struct db_vendor database[] = {
+static const struct clt_cl_db_vendor database[] = {
     {CLT_DEVICE_TYPE_GPU, "NVIDIA", nvidia},
     {CLT_DEVICE_TYPE_GPU, "Advanced Micro Devices", amd},
     {CLT_DEVICE_TYPE_GPU, "AMD", amd},
@@ -126,33 +116,13 @@ static const struct db_vendor database[] = {
 };
 #define DATABASE_SIZE ((int)(sizeof database / sizeof database[0]))
 
-static const struct db_vendor *vendor_entry(const struct clt_cl_device *dev)
-{
-    for (int i = 0; i < DATABASE_SIZE; i++) {
-        const struct db_vendor *v = &database[i];
-        if (v->type == dev->info.type &&
-            (!v->vendor || clt_cl_contains_ignoring_case(dev->info.vendor, v->vendor)))
-            return v;
-    }
-    return NULL;
-}
-
 void clt_cl_gemm_default_params(const struct clt_cl_device *dev, struct clt_cl_gemm_params *out)
 {
     static const struct clt_cl_gemm_params fallback = GPU_PARAMS(32, 32, 16, 8, 8, 2, 2);
     *out = fallback;
-    const struct db_vendor *vendor = vendor_entry(dev);
-    if (vendor) {
-        char arch[64];
-        clt_cl_architecture_of(dev, arch, sizeof arch);
-        const struct db_arch *a = vendor->archs;
-        while (a->arch && strcmp(a->arch, arch) != 0)
-            a++;
-        const struct db_device *d = a->devices;
-        while (d->name && strcmp(d->name, dev->info.device_name) != 0)
-            d++;
+    const struct db_device *d = clt_cl_db_lookup(dev, database, DATABASE_SIZE, sizeof *d);
+    if (d)
         *out = d->params;
-    }
     /* The direct kernel is the fallback for every problem: it must always fit. */
     while (out->direct.ts > 1 &&
            ((int64_t)out->direct.ts * out->direct.ts > dev->info.max_work_group_size ||

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backends/opencl/cl_device_db.h"
 #include "backends/opencl/cl_optim_db.h"
 
 #define ENV_SHAPE "CLT_OPTIM_SHAPE"
@@ -33,28 +34,17 @@ struct db_device {
     struct clt_cl_optim_shape shape;
 };
 
-struct db_arch {
-    const char *arch; /* "sm_70", "gfx906"; NULL: the vendor's default (last) */
-    const struct db_device *devices;
-};
-
-struct db_vendor {
-    clt_device_type type;
-    const char *vendor; /* matched within CL_DEVICE_VENDOR, ignoring case; NULL: any */
-    const struct db_arch *archs;
-};
-
 static const struct db_device gpu_default[] = {{NULL, S(4, 256, 1, 4096, false, 256)}};
-static const struct db_arch gpu[] = {{NULL, gpu_default}};
+static const struct clt_cl_db_arch gpu[] = {{NULL, gpu_default}};
 
 /* vw is the device's native float width (shape_for_width below) */
 static const struct db_device cpu_default[] = {{NULL, S(16, 1, 1024, 4096, true, 16)}};
-static const struct db_arch cpu[] = {{NULL, cpu_default}};
+static const struct clt_cl_db_arch cpu[] = {{NULL, cpu_default}};
 
 static const struct db_device other_default[] = {{NULL, S(4, 64, 1, 4096, false, 64)}};
-static const struct db_arch other[] = {{NULL, other_default}};
+static const struct clt_cl_db_arch other[] = {{NULL, other_default}};
 
-static const struct db_vendor database[] = {
+static const struct clt_cl_db_vendor database[] = {
     {CLT_DEVICE_TYPE_GPU, "NVIDIA", gpu},
     {CLT_DEVICE_TYPE_GPU, "Advanced Micro Devices", gpu},
     {CLT_DEVICE_TYPE_GPU, "AMD", gpu},
@@ -68,30 +58,12 @@ static const struct db_vendor database[] = {
 
 static void default_shape(const struct clt_cl_device *dev, struct clt_cl_optim_shape *out)
 {
-    *out = other_default[0].shape;
-    for (int i = 0; i < DATABASE_SIZE; i++) {
-        const struct db_vendor *v = &database[i];
-        if (v->type != dev->info.type || (v->vendor && !clt_cl_contains_ignoring_case(
-                                                           dev->info.vendor, v->vendor)))
-            continue;
-        char arch[64];
-        clt_cl_architecture_of(dev, arch, sizeof arch);
-        const struct db_arch *a = v->archs;
-        while (a->arch && strcmp(a->arch, arch) != 0)
-            a++;
-        const struct db_device *d = a->devices;
-        while (d->name && strcmp(d->name, dev->info.device_name) != 0)
-            d++;
-        *out = d->shape;
-        break;
-    }
+    const struct db_device *d = clt_cl_db_lookup(dev, database, DATABASE_SIZE, sizeof *d);
+    *out = d ? d->shape : other_default[0].shape;
     /* A CPU's vectors are its SIMD registers (AVX2: 8 floats); its f32 groups keep the
      * same count of elements. */
     if (dev->info.type == CLT_DEVICE_TYPE_CPU) {
-        cl_uint width = 0;
-        if (clGetDeviceInfo(dev->device, CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT, sizeof width,
-                            &width, NULL) != CL_SUCCESS)
-            width = 0;
+        const unsigned width = clt_cl_native_float_width(dev);
         const int vw = width >= 16 ? 16 : width >= 8 ? 8 : 4;
         out->min_items = out->min_items * out->vw / vw;
         out->vw = vw;
