@@ -1,5 +1,7 @@
 /* Buffers on every tier, and moving bytes between them. DEVICE and HOST_PINNED memory
- * belongs to the driver; HOST and NVME are the runtime's own. */
+ * belongs to the driver; HOST and NVME are the runtime's own. A HOST_PINNED buffer the
+ * CPU has mapped (clt_buffer_host_ptr) is moved like HOST memory. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,9 +16,16 @@
  * NVME tier's requests as a stream keeps in flight, so starting one queues it all. */
 #define BOUNCE_BYTES (CLT_NVME_DEPTH * CLT_NVME_CHUNK)
 
-static bool is_driver_tier(clt_tier tier)
+/* Memory only the driver's commands reach: DEVICE, and HOST_PINNED not mapped. */
+static bool on_driver(const clt_buffer *buf)
 {
-    return tier == CLT_TIER_DEVICE || tier == CLT_TIER_HOST_PINNED;
+    return buf->tier == CLT_TIER_DEVICE || (buf->tier == CLT_TIER_HOST_PINNED && !buf->host);
+}
+
+/* HOST, and HOST_PINNED once mapped: bytes the CPU reaches directly. */
+static bool on_cpu(const clt_buffer *buf)
+{
+    return buf->tier == CLT_TIER_HOST || (buf->tier == CLT_TIER_HOST_PINNED && buf->host);
 }
 
 static void link_buffer(clt_context *ctx, clt_buffer *buf)
@@ -94,6 +103,47 @@ fail:
     return s;
 }
 
+clt_status clt_buffer_adopt(clt_context *ctx, struct clt_mem *mem, clt_buffer **out)
+{
+    clt_buffer *buf = calloc(1, sizeof *buf);
+    if (!buf) {
+        ctx->driver->free(mem);
+        return clt_fail(CLT_ERR_OUT_OF_MEMORY, "no host memory for a buffer handle");
+    }
+    buf->ctx = ctx;
+    buf->tier = CLT_TIER_DEVICE;
+    buf->size = mem->size;
+    buf->mem = mem;
+    buf->fd = -1;
+    buf->borrowed = true;
+    link_buffer(ctx, buf);
+    *out = buf;
+    return CLT_OK;
+}
+
+clt_status clt_buffer_wrap_host(clt_context *ctx, void *ptr, size_t bytes, clt_buffer **out)
+{
+    if (out)
+        *out = NULL;
+    if (!ctx || !ptr || !out)
+        return clt_fail(CLT_ERR_INVALID_ARG, "clt_buffer_wrap_host: %s is NULL",
+                        !ctx ? "ctx" : !ptr ? "ptr" : "out");
+    if (bytes == 0)
+        return clt_fail(CLT_ERR_INVALID_ARG, "clt_buffer_wrap_host: size is 0 bytes");
+    if ((uintptr_t)ptr % CLT_WRAP_HOST_ALIGN != 0)
+        return clt_fail(CLT_ERR_INVALID_ARG,
+                        "clt_buffer_wrap_host: ptr %p is not aligned to %d bytes", ptr,
+                        CLT_WRAP_HOST_ALIGN);
+    if (!ctx->driver->wrap_host)
+        return clt_fail(CLT_ERR_UNSUPPORTED,
+                        "clt_buffer_wrap_host: the %s driver cannot use host memory in place: "
+                        "copy it into a buffer with clt_buffer_write",
+                        ctx->driver->name);
+    struct clt_mem *mem = NULL;
+    clt_status s = ctx->driver->wrap_host(ctx->dev, ptr, bytes, &mem);
+    return s == CLT_OK ? clt_buffer_adopt(ctx, mem, out) : s;
+}
+
 void clt_buffer_destroy(clt_buffer *buf)
 {
     if (!buf)
@@ -114,8 +164,40 @@ void clt_buffer_destroy(clt_buffer *buf)
         clt_nvme_close(buf->fd);
         break;
     }
-    clt_context_release(ctx, buf->tier, buf->size);
+    if (!buf->borrowed)
+        clt_context_release(ctx, buf->tier, buf->size);
     free(buf);
+}
+
+bool clt_buffer_pinned_mappable(const clt_context *ctx)
+{
+    return ctx && ctx->driver->map != NULL;
+}
+
+clt_status clt_buffer_host_ptr(clt_buffer *buf, void **out)
+{
+    if (!buf || !out)
+        return clt_fail(CLT_ERR_INVALID_ARG, "clt_buffer_host_ptr: %s is NULL",
+                        buf ? "out" : "buf");
+    *out = NULL;
+    if (buf->tier != CLT_TIER_HOST && buf->tier != CLT_TIER_HOST_PINNED)
+        return clt_fail(CLT_ERR_INVALID_ARG,
+                        "clt_buffer_host_ptr: a %s buffer has no CPU pointer (HOST and "
+                        "HOST_PINNED do)",
+                        clt_tier_name(buf->tier));
+    clt_context *ctx = buf->ctx;
+    clt_status s = CLT_OK;
+    pthread_mutex_lock(&ctx->lock);
+    if (!buf->host && !ctx->driver->map)
+        s = clt_fail(CLT_ERR_UNSUPPORTED,
+                     "clt_buffer_host_ptr: the %s driver cannot map HOST_PINNED memory for "
+                     "the CPU",
+                     ctx->driver->name);
+    else if (!buf->host)
+        s = ctx->driver->map(buf->mem, &buf->host);
+    *out = buf->host;
+    pthread_mutex_unlock(&ctx->lock);
+    return s;
 }
 
 size_t clt_buffer_size(const clt_buffer *buf) { return buf ? buf->size : 0; }
@@ -155,9 +237,10 @@ static clt_status check_range(const char *fn, const char *what, const clt_buffer
 }
 
 /* Moves bytes between host memory and a buffer of any tier: from src into the buffer
- * when to_buffer, else from the buffer into dst. */
+ * when to_buffer, else from the buffer into dst; on the device's side queue when side
+ * and the driver has one. */
 static clt_status transfer(clt_buffer *buf, size_t offset, const void *src, void *dst,
-                           size_t bytes, bool to_buffer, clt_event **done)
+                           size_t bytes, bool to_buffer, bool side, clt_event **done)
 {
     const char *fn = to_buffer ? "clt_buffer_write" : "clt_buffer_read";
     const void *host = to_buffer ? src : dst;
@@ -170,16 +253,29 @@ static clt_status transfer(clt_buffer *buf, size_t offset, const void *src, void
     if (s != CLT_OK || bytes == 0)
         return s;
     clt_context *ctx = buf->ctx;
-    switch (buf->tier) {
-    case CLT_TIER_DEVICE:
-    case CLT_TIER_HOST_PINNED: {
-        struct clt_dev_event *ev = NULL;
-        s = to_buffer ? ctx->driver->write(buf->mem, offset, src, bytes, done ? &ev : NULL)
-                      : ctx->driver->read(buf->mem, offset, dst, bytes, done ? &ev : NULL);
+    if (buf->tier == CLT_TIER_HOST_PINNED && buf->host) {
+        /* mapped: queued transfers may still use these bytes as their host side */
+        s = ctx->driver->finish(ctx->dev);
         if (s != CLT_OK)
             return s;
-        return clt_event_hand_out(ctx, ctx->driver, ev, done);
     }
+    if (on_driver(buf)) {
+        const struct clt_driver *d = ctx->driver;
+        struct clt_dev_event *ev = NULL, **evp = done ? &ev : NULL;
+        if (side && d->write_side)
+            s = to_buffer ? d->write_side(buf->mem, offset, src, bytes, evp)
+                          : d->read_side(buf->mem, offset, dst, bytes, evp);
+        else
+            s = to_buffer ? d->write(buf->mem, offset, src, bytes, evp)
+                          : d->read(buf->mem, offset, dst, bytes, evp);
+        if (s != CLT_OK)
+            return s;
+        return clt_event_hand_out(ctx, d, ev, done);
+    }
+    switch (buf->tier) {
+    case CLT_TIER_DEVICE:
+        break;
+    case CLT_TIER_HOST_PINNED:
     case CLT_TIER_HOST:
         if (to_buffer)
             memcpy((char *)buf->host + offset, src, bytes);
@@ -196,13 +292,25 @@ static clt_status transfer(clt_buffer *buf, size_t offset, const void *src, void
 clt_status clt_buffer_write(clt_buffer *buf, size_t offset, const void *src, size_t bytes,
                             clt_event **done)
 {
-    return transfer(buf, offset, src, NULL, bytes, true, done);
+    return transfer(buf, offset, src, NULL, bytes, true, false, done);
 }
 
 clt_status clt_buffer_read(clt_buffer *buf, size_t offset, void *dst, size_t bytes,
                            clt_event **done)
 {
-    return transfer(buf, offset, NULL, dst, bytes, false, done);
+    return transfer(buf, offset, NULL, dst, bytes, false, false, done);
+}
+
+clt_status clt_buffer_write_side(clt_buffer *buf, size_t offset, const void *src, size_t bytes,
+                                 clt_event **done)
+{
+    return transfer(buf, offset, src, NULL, bytes, true, true, done);
+}
+
+clt_status clt_buffer_read_side(clt_buffer *buf, size_t offset, void *dst, size_t bytes,
+                                clt_event **done)
+{
+    return transfer(buf, offset, NULL, dst, bytes, false, true, done);
 }
 
 /* One side of a copy through the bounce chunks, under way: a driver's transfer (an
@@ -334,7 +442,7 @@ clt_status clt_buffer_copy(clt_buffer *dst, size_t dst_offset, clt_buffer *src,
         return CLT_OK;
 
     clt_context *ctx = dst->ctx;
-    if (is_driver_tier(dst->tier) && is_driver_tier(src->tier)) {
+    if (on_driver(dst) && on_driver(src)) {
         struct clt_dev_event *ev = NULL;
         s = ctx->driver->copy(dst->mem, dst_offset, src->mem, src_offset, bytes,
                               done ? &ev : NULL);
@@ -342,10 +450,17 @@ clt_status clt_buffer_copy(clt_buffer *dst, size_t dst_offset, clt_buffer *src,
             return s;
         return clt_event_hand_out(ctx, ctx->driver, ev, done);
     }
-    if (src->tier == CLT_TIER_HOST)
+    if ((src->tier == CLT_TIER_HOST_PINNED && src->host) ||
+        (dst->tier == CLT_TIER_HOST_PINNED && dst->host)) {
+        /* mapped: queued transfers may still use these bytes as their host side */
+        s = ctx->driver->finish(ctx->dev);
+        if (s != CLT_OK)
+            return s;
+    }
+    if (on_cpu(src))
         return clt_buffer_write(dst, dst_offset, (const char *)src->host + src_offset, bytes,
                                 done);
-    if (dst->tier == CLT_TIER_HOST)
+    if (on_cpu(dst))
         return clt_buffer_read(src, src_offset, (char *)dst->host + dst_offset, bytes, done);
     return copy_through_bounce(dst, dst_offset, src, src_offset, bytes);
 }

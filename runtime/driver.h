@@ -14,7 +14,7 @@
 
 /* Bump when the table or the structs below change shape; the registry refuses a
  * table built against another version. */
-#define CLT_DRIVER_API_VERSION 2
+#define CLT_DRIVER_API_VERSION 4
 
 struct clt_logger;
 
@@ -66,7 +66,7 @@ struct clt_driver {
 
     /* With ev NULL the call completes before it returns. Otherwise it may return early
      * and set *ev (NULL if already complete). Work on one device runs in submission
-     * order. */
+     * order, with one exception: the side transfers below. */
     clt_status (*write)(struct clt_mem *dst, size_t off, const void *src, size_t n,
                         struct clt_dev_event **ev);
     clt_status (*read)(struct clt_mem *src, size_t off, void *dst, size_t n,
@@ -94,6 +94,38 @@ struct clt_driver {
      * never sets an event. */
     clt_status (*event_wait)(struct clt_dev_event *ev);
     void (*event_release)(struct clt_dev_event *ev);
+
+    /* Optional, together: side transfers, on a second in-order queue of the device, so
+     * that moving bytes overlaps compute (a copy engine). A side transfer starts after
+     * everything submitted to the device before it, main work and side transfers alike,
+     * but work submitted AFTER it does not wait for it, except later side transfers
+     * (side transfers keep their own submission order): whatever must see it, or must
+     * not overwrite what it reads, calls order_after with its event first. ev as for
+     * write/read. NULL: the runtime uses write/read, which keep submission order. */
+    clt_status (*write_side)(struct clt_mem *dst, size_t off, const void *src, size_t n,
+                             struct clt_dev_event **ev);
+    clt_status (*read_side)(struct clt_mem *src, size_t off, void *dst, size_t n,
+                            struct clt_dev_event **ev);
+    /* Work submitted after this call (of either kind) starts after ev, an event of this
+     * device, has completed; returns at once. */
+    clt_status (*order_after)(struct clt_dev *dev, struct clt_dev_event *ev);
+
+    /* Optional: maps HOST_PINNED memory for the CPU, once for the rest of its life (free
+     * unmaps it), and sets *ptr; a second call gives the same pointer. From then on the
+     * memory is the CPU's: the runtime moves bytes in and out of it with memcpy, and the
+     * pointer may be the host side of write/read/write_side/read_side (a driver copies
+     * from pinned memory without staging). Ops must not use mapped memory. NULL: the
+     * CPU cannot reach the driver's HOST_PINNED memory (the runtime uses HOST). */
+    clt_status (*map)(struct clt_mem *mem, void **ptr);
+
+    /* Optional: the caller's host memory (size bytes at ptr) as DEVICE memory that ops
+     * use in place, without a copy; free releases the wrapping, never ptr. Only where
+     * the device computes in host memory (the host, OpenCL CPU runtimes, integrated
+     * GPUs: clt_device_info.unified_memory), so that once the device's work is finished
+     * the bytes at ptr are the results, and what the caller writes there before it
+     * submits more work is what that work reads. NULL or CLT_ERR_UNSUPPORTED: the
+     * device cannot. */
+    clt_status (*wrap_host)(struct clt_dev *dev, void *ptr, size_t size, struct clt_mem **out);
 };
 
 /* Memory a driver allocates for its own use while running ops (scratch, workspaces)

@@ -64,3 +64,10 @@ void clt_event_destroy(clt_event *ev)
         ev->driver->event_release(ev->impl);
     free(ev);
 }
+
+clt_status clt_event_order_after(clt_event *ev)
+{
+    if (!ev || !ev->impl || !ev->driver->order_after)
+        return CLT_OK;
+    return ev->driver->order_after(ev->ctx->dev, ev->impl);
+}

@@ -19,4 +19,9 @@ struct clt_event {
 clt_status clt_event_hand_out(clt_context *ctx, const struct clt_driver *driver,
                               struct clt_dev_event *impl, clt_event **done);
 
+/* Work submitted to ev's device after this call starts after ev has completed (for
+ * side transfers, driver.h); returns at once. A NULL or finished event, or a driver
+ * whose work all keeps submission order: nothing to do. */
+clt_status clt_event_order_after(clt_event *ev);
+
 #endif

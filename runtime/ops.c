@@ -258,6 +258,10 @@ static clt_status check_tensor(const clt_context *ctx, const char *op,
                         "%s: argument %s: buffer is in tier %s; ops use DEVICE and "
                         "HOST_PINNED buffers (move it with clt_buffer_copy)",
                         op, name, clt_tier_name(t->buf->tier));
+    if (t->buf->tier == CLT_TIER_HOST_PINNED && t->buf->host)
+        return clt_fail(CLT_ERR_INVALID_ARG,
+                        "%s: argument %s: the HOST_PINNED buffer is mapped for the CPU (the "
+                        "offload engine's host memory), which ops must not use", op, name);
     size_t elem = clt_dtype_size(t->dtype);
     if (elem == 0)
         return clt_fail(CLT_ERR_INVALID_ARG, "%s: argument %s: dtype %d is not a dtype", op,

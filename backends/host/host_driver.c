@@ -85,10 +85,16 @@ static void host_close(struct clt_dev *dev)
     free(dev);
 }
 
+/* The driver's memory: its own aligned allocation, or the caller's (wrap_host). */
+struct host_mem {
+    struct clt_mem base;
+    bool borrowed;
+};
+
 static clt_status host_alloc(struct clt_dev *dev, size_t size, clt_tier tier,
                              struct clt_mem **out)
 {
-    struct clt_mem *mem = calloc(1, sizeof *mem);
+    struct host_mem *mem = calloc(1, sizeof *mem);
     void *data = size <= SIZE_MAX - (ALIGN - 1)
                      ? aligned_alloc(ALIGN, (size + ALIGN - 1) & ~(size_t)(ALIGN - 1))
                      : NULL;
@@ -99,16 +105,30 @@ static clt_status host_alloc(struct clt_dev *dev, size_t size, clt_tier tier,
                         "out of memory in tier %s on host: the system refused %zu bytes",
                         clt_tier_name(tier), size);
     }
-    *mem = (struct clt_mem){.dev = dev, .size = size, .tier = tier, .impl = data};
-    *out = mem;
+    mem->base = (struct clt_mem){.dev = dev, .size = size, .tier = tier, .impl = data};
+    *out = &mem->base;
     return CLT_OK;
 }
 
-static void host_free(struct clt_mem *mem)
+static clt_status host_wrap_host(struct clt_dev *dev, void *ptr, size_t size,
+                                 struct clt_mem **out)
 {
+    struct host_mem *mem = calloc(1, sizeof *mem);
     if (!mem)
+        return clt_fail(CLT_ERR_OUT_OF_MEMORY, "host: no memory for a wrapped buffer's handle");
+    mem->base = (struct clt_mem){.dev = dev, .size = size, .tier = CLT_TIER_DEVICE, .impl = ptr};
+    mem->borrowed = true;
+    *out = &mem->base;
+    return CLT_OK;
+}
+
+static void host_free(struct clt_mem *base)
+{
+    if (!base)
         return;
-    free(mem->impl);
+    struct host_mem *mem = (struct host_mem *)base;
+    if (!mem->borrowed)
+        free(base->impl);
     free(mem);
 }
 
@@ -187,4 +207,5 @@ const struct clt_driver clt_host_driver = {
     .finish = host_finish,
     .event_wait = NULL,
     .event_release = NULL,
+    .wrap_host = host_wrap_host,
 };

@@ -2,6 +2,7 @@
  * and dispatch of ops. Programs are in cl_program.c, the disk cache in cl_cache.c,
  * kernels' launches in cl_<op>.c. */
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -292,11 +293,15 @@ static void cl_close(struct clt_dev *base)
     if (!base)
         return;
     struct clt_cl_device *dev = clt_cl_device_of(base);
+    if (dev->side_queue)
+        clFinish(dev->side_queue);
     if (dev->queue)
         clFinish(dev->queue);
     clt_cl_gemm_release(dev);
     clt_cl_optim_release(dev);
     clt_cl_programs_release(dev);
+    if (dev->side_queue)
+        clReleaseCommandQueue(dev->side_queue);
     if (dev->queue)
         clReleaseCommandQueue(dev->queue);
     if (dev->context)
@@ -306,6 +311,21 @@ static void cl_close(struct clt_dev *base)
     pthread_mutex_destroy(&dev->scratch_lock);
     free(dev->cache_dir);
     free(dev);
+}
+
+/* The second in-order queue for side transfers, unless CLT_CL_COPY_QUEUE=0 turns it
+ * off (to compare, or to rule it out). A device that refuses a second queue works
+ * without one: its side transfers keep the main queue's order. */
+static void open_side_queue(struct clt_cl_device *dev)
+{
+    const char *env = getenv("CLT_CL_COPY_QUEUE");
+    if (env && strcmp(env, "0") == 0)
+        return;
+    cl_int err = CL_SUCCESS;
+    dev->side_queue = clCreateCommandQueue(dev->context, dev->device, 0, &err);
+    if (!dev->side_queue)
+        clt_cl_log(dev, CLT_LOG_INFO, "no side queue for transfers: clCreateCommandQueue: %s",
+                   clt_cl_error_name(err));
 }
 
 static clt_status cl_open(int index, const clt_device_opts *opts, struct clt_dev **out)
@@ -384,8 +404,10 @@ static clt_status cl_open(int index, const clt_device_opts *opts, struct clt_dev
                              dev->info.device_name);
         goto done;
     }
-    clt_cl_log(dev, CLT_LOG_DEBUG, "opened %s (%s, %s)", dev->info.device_name,
-               dev->info.platform, dev->info.driver_version);
+    open_side_queue(dev);
+    clt_cl_log(dev, CLT_LOG_DEBUG, "opened %s (%s, %s)%s", dev->info.device_name,
+               dev->info.platform, dev->info.driver_version,
+               dev->side_queue ? "" : ", no side queue");
     *out = &dev->base;
 done:
     if (status != CLT_OK && dev) {
@@ -434,14 +456,96 @@ static clt_status cl_alloc(struct clt_dev *base, size_t size, clt_tier tier, str
     return CLT_OK;
 }
 
+/* CL_MEM_USE_HOST_PTR: where the device computes in host memory (a CPU runtime, an
+ * integrated GPU) the buffer is the caller's bytes; a discrete GPU would keep a copy
+ * that only map/unmap brings back, so it is refused there. */
+static clt_status cl_wrap_host(struct clt_dev *base, void *ptr, size_t size, struct clt_mem **out)
+{
+    struct clt_cl_device *dev = clt_cl_device_of(base);
+    *out = NULL;
+    if (!dev->info.unified_memory)
+        return clt_fail(CLT_ERR_UNSUPPORTED,
+                        "%s: %s does not compute in host memory (CL_DEVICE_HOST_UNIFIED_MEMORY "
+                        "is false), so host memory cannot be used in place: copy it into a "
+                        "buffer with clt_buffer_write, or wrap a cl_mem (clt/opencl.h)",
+                        dev->label, dev->info.device_name);
+    if ((uint64_t)size > dev->info.max_alloc_bytes)
+        return clt_fail(CLT_ERR_OUT_OF_MEMORY,
+                        "%s: wrapping %zu bytes of host memory exceeds the device's largest "
+                        "single allocation, %llu bytes (CL_DEVICE_MAX_MEM_ALLOC_SIZE)",
+                        dev->label, size, (unsigned long long)dev->info.max_alloc_bytes);
+    /* Runtimes use unaligned host memory through a copy of their own (PoCL does),
+     * which would leave the results in the copy. */
+    cl_uint align_bits = 0;
+    if (clGetDeviceInfo(dev->device, CL_DEVICE_MEM_BASE_ADDR_ALIGN, sizeof align_bits,
+                        &align_bits, NULL) != CL_SUCCESS)
+        align_bits = 8;
+    const uintptr_t align = align_bits >= 8 ? align_bits / 8 : 1;
+    if ((uintptr_t)ptr % align != 0)
+        return clt_fail(CLT_ERR_UNSUPPORTED,
+                        "%s: host memory at %p is not aligned to %lu bytes "
+                        "(CL_DEVICE_MEM_BASE_ADDR_ALIGN), so the device would compute in a "
+                        "copy: allocate it aligned, or copy it with clt_buffer_write",
+                        dev->label, ptr, (unsigned long)align);
+    struct clt_cl_mem *mem = calloc(1, sizeof *mem);
+    if (!mem)
+        return clt_fail(CLT_ERR_OUT_OF_MEMORY, "%s: out of host memory", dev->label);
+    cl_int err = CL_SUCCESS;
+    mem->buffer = clCreateBuffer(dev->context, CL_MEM_READ_WRITE | CL_MEM_USE_HOST_PTR, size,
+                                 ptr, &err);
+    if (!mem->buffer) {
+        free(mem);
+        return clt_fail(CLT_ERR_OUT_OF_MEMORY,
+                        "%s: clCreateBuffer(CL_MEM_USE_HOST_PTR, %zu bytes) failed: %s (%d)",
+                        dev->label, size, clt_cl_error_name(err), (int)err);
+    }
+    mem->base = (struct clt_mem){.dev = base, .size = size, .tier = CLT_TIER_DEVICE, .impl = mem};
+    *out = &mem->base;
+    return CLT_OK;
+}
+
+static clt_status cl_finish(struct clt_dev *base);
+
 static void cl_free(struct clt_mem *base)
 {
     if (!base)
         return;
     struct clt_cl_mem *mem = base->impl;
+    if (mem->mapped) {
+        /* Queued transfers may use the mapped pointer as their host side, which keeps
+         * nothing alive: they finish first. */
+        struct clt_cl_device *dev = clt_cl_device_of(base->dev);
+        (void)cl_finish(base->dev);
+        if (clEnqueueUnmapMemObject(dev->queue, mem->buffer, mem->mapped, 0, NULL, NULL) ==
+            CL_SUCCESS)
+            clFinish(dev->queue);
+    }
     /* OpenCL keeps the memory alive until commands that use it have finished. */
     clReleaseMemObject(mem->buffer);
     free(mem);
+}
+
+/* Mapped once, for good: the pinned pages stay where the CPU and the DMA engine both
+ * reach them (the pattern vendors' guides give for pinned staging memory). */
+static clt_status cl_map(struct clt_mem *base, void **ptr)
+{
+    struct clt_cl_mem *mem = base->impl;
+    struct clt_cl_device *dev = clt_cl_device_of(base->dev);
+    *ptr = NULL;
+    if (base->tier != CLT_TIER_HOST_PINNED)
+        return clt_fail(CLT_ERR_INVALID_ARG, "%s: only HOST_PINNED memory maps for the CPU, "
+                        "not %s", dev->label, clt_tier_name(base->tier));
+    if (!mem->mapped) {
+        cl_int err = CL_SUCCESS;
+        void *p = clEnqueueMapBuffer(dev->queue, mem->buffer, CL_TRUE, CL_MAP_READ | CL_MAP_WRITE,
+                                     0, base->size, 0, NULL, NULL, &err);
+        if (!p || err != CL_SUCCESS)
+            return clt_cl_fail(dev, err, CLT_ERR_TRANSFER, "clEnqueueMapBuffer(HOST_PINNED, %zu bytes)",
+                               base->size);
+        mem->mapped = p;
+    }
+    *ptr = mem->mapped;
+    return CLT_OK;
 }
 
 /* ---- events ------------------------------------------------------------------------- */
@@ -558,6 +662,64 @@ static clt_status cl_copy(struct clt_mem *dst, size_t dst_off, struct clt_mem *s
     return complete(dev, event, "clEnqueueCopyBuffer", CLT_ERR_TRANSFER, ev);
 }
 
+/* A transfer on the side queue: it waits for a marker of everything the main queue
+ * holds so far (and, the side queue being in order, for earlier side transfers), and
+ * the main queue's later work does not wait for it. Both queues are flushed so the
+ * marker and the transfer reach the device now, not at the next wait. */
+static clt_status side_transfer(struct clt_mem *mem, size_t off, void *host, size_t n,
+                                bool to_mem, struct clt_dev_event **ev)
+{
+    struct clt_cl_device *dev = clt_cl_device_of(mem->dev);
+    struct clt_cl_mem *m = mem->impl;
+    const char *what = to_mem ? "clEnqueueWriteBuffer(side)" : "clEnqueueReadBuffer(side)";
+    if (ev)
+        *ev = NULL;
+    cl_event marker = NULL, event = NULL;
+    cl_int err = clEnqueueMarkerWithWaitList(dev->queue, 0, NULL, &marker);
+    if (err != CL_SUCCESS)
+        return clt_cl_fail(dev, err, CLT_ERR_TRANSFER, "clEnqueueMarkerWithWaitList");
+    clFlush(dev->queue);
+    const cl_bool blocking = ev ? CL_FALSE : CL_TRUE;
+    err = to_mem ? clEnqueueWriteBuffer(dev->side_queue, m->buffer, blocking, off, n, host, 1,
+                                        &marker, &event)
+                 : clEnqueueReadBuffer(dev->side_queue, m->buffer, blocking, off, n, host, 1,
+                                       &marker, &event);
+    clReleaseEvent(marker);
+    if (err != CL_SUCCESS)
+        return clt_cl_fail(dev, err, CLT_ERR_TRANSFER, "%s (%zu bytes at offset %zu)", what, n,
+                           off);
+    clFlush(dev->side_queue);
+    return complete(dev, event, what, CLT_ERR_TRANSFER, ev);
+}
+
+static clt_status cl_write_side(struct clt_mem *dst, size_t off, const void *src, size_t n,
+                                struct clt_dev_event **ev)
+{
+    if (!clt_cl_device_of(dst->dev)->side_queue)
+        return cl_write(dst, off, src, n, ev);
+    /* the side queue only reads src; OpenCL's signature is not const-qualified per side */
+    return side_transfer(dst, off, (void *)(uintptr_t)src, n, true, ev);
+}
+
+static clt_status cl_read_side(struct clt_mem *src, size_t off, void *dst, size_t n,
+                               struct clt_dev_event **ev)
+{
+    if (!clt_cl_device_of(src->dev)->side_queue)
+        return cl_read(src, off, dst, n, ev);
+    return side_transfer(src, off, dst, n, false, ev);
+}
+
+static clt_status cl_order_after(struct clt_dev *base, struct clt_dev_event *ev)
+{
+    struct clt_cl_device *dev = clt_cl_device_of(base);
+    struct clt_cl_event *e = (struct clt_cl_event *)ev;
+    cl_int err = clEnqueueBarrierWithWaitList(dev->queue, 1, &e->event, NULL);
+    if (err != CL_SUCCESS)
+        return clt_cl_fail(dev, err, CLT_ERR_LAUNCH, "clEnqueueBarrierWithWaitList(%s)",
+                           e->what);
+    return CLT_OK;
+}
+
 /* ---- ops ---------------------------------------------------------------------------- */
 
 static bool cl_supports(struct clt_dev *base, const clt_op *op)
@@ -621,8 +783,11 @@ static clt_status cl_finish(struct clt_dev *base)
 {
     struct clt_cl_device *dev = clt_cl_device_of(base);
     cl_int err = clFinish(dev->queue);
+    cl_int side = dev->side_queue ? clFinish(dev->side_queue) : CL_SUCCESS;
     if (err != CL_SUCCESS)
         return clt_cl_fail(dev, err, CLT_ERR_LAUNCH, "clFinish");
+    if (side != CL_SUCCESS)
+        return clt_cl_fail(dev, side, CLT_ERR_TRANSFER, "clFinish(side queue)");
     return CLT_OK;
 }
 
@@ -644,4 +809,9 @@ const struct clt_driver clt_opencl_driver = {
     .describe = cl_describe,
     .event_wait = cl_event_wait,
     .event_release = cl_event_release,
+    .write_side = cl_write_side,
+    .read_side = cl_read_side,
+    .order_after = cl_order_after,
+    .map = cl_map,
+    .wrap_host = cl_wrap_host,
 };

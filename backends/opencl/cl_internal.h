@@ -39,6 +39,10 @@ struct clt_cl_device {
     cl_device_id device;
     cl_context context;
     cl_command_queue queue;              /* in order */
+    /* The side queue (the driver's write_side/read_side): in order, for transfers that
+     * overlap the queue's work. NULL when CLT_CL_COPY_QUEUE=0 or it could not be made:
+     * side transfers then go on `queue`. */
+    cl_command_queue side_queue;
 
     char *cache_dir;                     /* NULL: no on-disk cache */
 
@@ -65,6 +69,7 @@ struct clt_cl_device {
 struct clt_cl_mem {
     struct clt_mem base;                 /* base.impl points back here */
     cl_mem buffer;
+    void *mapped;                        /* HOST_PINNED, once mapped: the CPU's pointer */
 };
 
 /* The driver's struct clt_dev_event: a cl_event and what it was, for messages. */

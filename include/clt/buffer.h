@@ -21,6 +21,25 @@ extern "C" {
 CLT_API clt_status clt_buffer_create(clt_context *ctx, size_t bytes, clt_tier tier,
                                      clt_buffer **out);
 
+/* The alignment clt_buffer_wrap_host asks of the caller's memory: every dtype's. */
+#define CLT_WRAP_HOST_ALIGN 16
+
+/* Uses `bytes` (> 0) of the caller's memory at ptr as a DEVICE buffer that ops read and
+ * write in place, without a copy, where the context's device computes in host memory:
+ * the host device, and OpenCL devices whose clt_device_info.unified_memory is set (CPU
+ * runtimes such as PoCL, integrated GPUs). The memory stays the caller's: it must
+ * outlive the buffer, it is counted in no tier's budget, and clt_buffer_destroy leaves
+ * it alone. The caller must not touch it while work that uses the buffer is pending;
+ * once that work has finished (clt_context_finish, or its event) it holds the results,
+ * and what the caller writes there before submitting more work is what that work reads.
+ * Thread-safe like clt_buffer_create.
+ * Errors: CLT_ERR_INVALID_ARG (NULL, 0 bytes, ptr not aligned to CLT_WRAP_HOST_ALIGN);
+ * CLT_ERR_UNSUPPORTED when the device keeps its own memory (a discrete GPU) or needs a
+ * larger alignment than ptr has (OpenCL's CL_DEVICE_MEM_BASE_ADDR_ALIGN, 128 bytes on
+ * PoCL) — the text says which; copy with clt_buffer_write then. */
+CLT_API clt_status clt_buffer_wrap_host(clt_context *ctx, void *ptr, size_t bytes,
+                                        clt_buffer **out);
+
 /* Frees the buffer and returns its bytes to the tier's budget. Waits for work that
  * uses it. NULL does nothing. */
 CLT_API void clt_buffer_destroy(clt_buffer *buf);
