@@ -57,6 +57,11 @@ static clt_status check_opts(const clt_offload_opts *o)
     if (o->grad_slots < 1 || o->grad_slots > 64)
         return clt_fail(CLT_ERR_INVALID_ARG,
                         "clt_offload_create: grad_slots is %d; it must be 1..64", o->grad_slots);
+    if (o->update != CLT_OFFLOAD_UPDATE_AFTER_BACKWARD && o->update != CLT_OFFLOAD_UPDATE_EAGER)
+        return clt_fail(CLT_ERR_INVALID_ARG,
+                        "clt_offload_create: update is %d; it must be "
+                        "CLT_OFFLOAD_UPDATE_AFTER_BACKWARD or CLT_OFFLOAD_UPDATE_EAGER",
+                        (int)o->update);
     if (o->q8_block < 0 || o->q8_block > (1 << 20))
         return clt_fail(CLT_ERR_INVALID_ARG, "clt_offload_create: q8_block is %d",
                         (int)o->q8_block);
@@ -211,6 +216,18 @@ static size_t staged_bytes(const struct clt_offload_group *g)
     return align_up(g->numel * 4, STATE_ALIGN) + g->state_bytes;
 }
 
+/* Whether the host side can be HOST_PINNED: the device maps it for the CPU (so the
+ * host optimizer reads it in place) and that tier's budget has `bytes` left. */
+static bool pinned_holds(const clt_offload *off, uint64_t bytes)
+{
+    clt_stats st;
+    if (!clt_buffer_pinned_mappable(off->ctx) || clt_context_stats(off->ctx, &st) != CLT_OK)
+        return false;
+    const uint64_t budget = st.mem_budget[CLT_TIER_HOST_PINNED];
+    const uint64_t used = st.mem_used[CLT_TIER_HOST_PINNED];
+    return budget > used && budget - used >= bytes;
+}
+
 clt_status clt_offload_plan_bytes(const clt_offload *off, clt_offload_plan_info *info)
 {
     if (!off || !info)
@@ -241,8 +258,18 @@ clt_status clt_offload_plan_bytes(const clt_offload *off, clt_offload_plan_info 
                                         (uint64_t)(off->opts.device_slots + off->opts.grad_slots);
     if (off->max_streamed == 0)
         info->device_bytes = resident;
-    info->tier_bytes[off->opts.master_tier] += info->master_bytes + info->state_bytes;
-    info->tier_bytes[CLT_TIER_HOST] += info->host_bytes;
+    /* gradients and working copies, and master and state on HOST, may be pinned */
+    const uint64_t cpu_side = (uint64_t)off->total * es * (needs_work_copy(off) ? 2 : 1);
+    const bool host_master = off->opts.master_tier == CLT_TIER_HOST;
+    info->host_tier = pinned_holds(off, cpu_side + (host_master ? info->master_bytes +
+                                                                      info->state_bytes
+                                                                : 0))
+                          ? CLT_TIER_HOST_PINNED
+                          : CLT_TIER_HOST;
+    info->tier_bytes[host_master ? info->host_tier : off->opts.master_tier] +=
+        info->master_bytes + info->state_bytes;
+    info->tier_bytes[info->host_tier] += cpu_side;
+    info->tier_bytes[CLT_TIER_HOST] += info->host_bytes - cpu_side;
     info->tier_bytes[CLT_TIER_DEVICE] += info->device_bytes;
     return CLT_OK;
 }
@@ -266,7 +293,7 @@ static clt_status check_budgets(const clt_offload *off, const clt_offload_plan_i
         return s;
     static const char *const why[CLT_TIER_COUNT] = {
         [CLT_TIER_DEVICE] = "working-copy and gradient slots",
-        [CLT_TIER_HOST_PINNED] = "",
+        [CLT_TIER_HOST_PINNED] = "gradients and working copies",
         [CLT_TIER_HOST] = "gradients and working copies",
         [CLT_TIER_NVME] = "master parameters and optimizer state",
     };
@@ -328,17 +355,31 @@ static clt_status zero_buffer(clt_buffer *buf)
     return s;
 }
 
+/* A buffer the host side reads through clt_offload_host_ptr: HOST_PINNED is mapped for
+ * the CPU here, on the caller's thread, before the worker can ask. */
+static clt_status create_cpu_side(clt_context *ctx, size_t bytes, clt_tier tier,
+                                  clt_buffer **out)
+{
+    clt_status s = clt_buffer_create(ctx, bytes, tier, out);
+    void *mapped = NULL;
+    if (s == CLT_OK && tier == CLT_TIER_HOST_PINNED)
+        s = clt_buffer_host_ptr(*out, &mapped);
+    return s;
+}
+
 static clt_status allocate(clt_offload *off, const clt_offload_plan_info *info)
 {
     clt_context *ctx = off->ctx;
     const clt_offload_opts *o = &off->opts;
-    clt_status s = clt_buffer_create(ctx, off->total * 4, o->master_tier, &off->master);
+    const clt_tier cpu = info->host_tier;
+    const clt_tier master = o->master_tier == CLT_TIER_HOST ? cpu : o->master_tier;
+    clt_status s = create_cpu_side(ctx, off->total * 4, master, &off->master);
     if (s == CLT_OK && off->state_total)
-        s = clt_buffer_create(ctx, off->state_total, o->master_tier, &off->state);
+        s = create_cpu_side(ctx, off->state_total, master, &off->state);
     if (s == CLT_OK)
-        s = clt_buffer_create(ctx, off->total * off->es, CLT_TIER_HOST, &off->grads);
+        s = create_cpu_side(ctx, off->total * off->es, cpu, &off->grads);
     if (s == CLT_OK && needs_work_copy(off))
-        s = clt_buffer_create(ctx, off->total * off->es, CLT_TIER_HOST, &off->work);
+        s = create_cpu_side(ctx, off->total * off->es, cpu, &off->work);
     if (s == CLT_OK)
         s = clt_buffer_create(ctx, 4, CLT_TIER_HOST, &off->norm);
     if (s == CLT_OK && o->master_tier == CLT_TIER_NVME) {
@@ -369,7 +410,7 @@ static clt_status allocate(clt_offload *off, const clt_offload_plan_info *info)
                                   &off->slots[i].buf);
         }
         for (int i = 0; i < o->grad_slots && s == CLT_OK; i++) {
-            off->grad_slots[i].group = -1;
+            off->grad_slots[i].group = off->grad_slots[i].reader = -1;
             s = clt_buffer_create(ctx, off->max_streamed * off->es, CLT_TIER_DEVICE,
                                   &off->grad_slots[i].buf);
         }
@@ -382,7 +423,6 @@ static clt_status allocate(clt_offload *off, const clt_offload_plan_info *info)
         s = zero_buffer(off->grads);
     if (s == CLT_OK && off->work)
         s = zero_buffer(off->work);
-    (void)info;
     return s;
 }
 

@@ -1,6 +1,7 @@
 /* The offload engine's insides, shared by its files: offload.c (groups, plan, master
- * values), offload_transfer.c (slots, fetch, gradients), offload_optim.c (the host
- * optimizer worker), offload_stats.c (counters and trace). */
+ * values), offload_transfer.c (slots, fetch, gradients), offload_worker.c (the worker
+ * thread and its schedule), offload_optim.c (a group's host optimizer update),
+ * offload_nvme.c (NVME staging), offload_stats.c (counters and trace). */
 #ifndef CLT_RUNTIME_OFFLOAD_H
 #define CLT_RUNTIME_OFFLOAD_H
 
@@ -39,6 +40,7 @@ struct clt_offload_slot {
     clt_buffer *buf;
     int group; /* -1: empty */
     uint64_t last_use;
+    int reader; /* gradient slots: the group whose grad_read copies it out last; -1 */
 };
 
 struct clt_offload {
@@ -55,23 +57,23 @@ struct clt_offload {
     bool planned;
 
     clt_buffer *master, *state;    /* master tier */
-    clt_buffer *grads, *work;      /* HOST; work NULL when master doubles as it */
+    clt_buffer *grads, *work;      /* HOST or HOST_PINNED (plan info's host_tier); work
+                                      NULL when master doubles as it */
     clt_buffer *staging[2];        /* HOST: NVME groups' master + state, double-buffered */
     size_t staging_bytes;
     clt_buffer *norm;              /* HOST: 4 bytes for the sqnorm */
     struct clt_offload_slot *slots, *grad_slots;
     uint64_t use_clock;
 
-    /* the worker: updates groups 0.. in order for the step handed to it */
+    /* the worker: runs the group updates queued for it, in order (offload_worker.c;
+     * the queue, the eager step and NVME staging are in sched, offload_sched.h) */
     pthread_t worker;
     bool worker_started, quit;
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    bool job;                      /* a step is being applied */
-    int next_group;                /* groups below it are updated */
-    float job_lr, job_scale;
-    int64_t job_step;
-    clt_status job_status;
+    struct clt_offload_sched *sched;
+    int64_t job_step;              /* the last step handed to the worker */
+    clt_status job_status;         /* its first failure, kept */
     char job_error[512];
 
     clt_offload_stats stats;       /* guarded by lock where the worker writes */
@@ -83,18 +85,29 @@ void clt_offload_trace(clt_offload *off, clt_offload_event ev, int group, int64_
 /* offload_transfer.c */
 void clt_offload_free_events(clt_offload *off);
 
-/* offload_optim.c */
+/* offload_worker.c */
 clt_status clt_offload_worker_start(clt_offload *off);
 void clt_offload_worker_stop(clt_offload *off);
-/* Waits until groups 0..id are updated (id = n_groups - 1: all); reports the worker's
- * failure. Adds the wait to *waited. */
+/* Waits until group id's pending update is done; reports the worker's failure. Adds
+ * the wait to *waited. */
 clt_status clt_offload_wait_group(clt_offload *off, int id, double *waited);
-/* The host pointer of a HOST-tier buffer. */
+/* Hands a step's update to the worker (AFTER_BACKWARD). */
+clt_status clt_offload_worker_post(clt_offload *off, float lr, int64_t step, float grad_scale);
+/* From grads_ready before group id's gradient copy is enqueued: waits for the group's
+ * pending update (which reads the host gradients the copy overwrites); EAGER: refuses a
+ * group already handed over in the begun step. */
+clt_status clt_offload_grads_prepare(clt_offload *off, int id);
+/* EAGER, from grads_ready once group id's gradient copy is enqueued: hands its update
+ * to the worker when a step is begun (clt_offload_begin_step); CLT_OK otherwise. */
+clt_status clt_offload_eager_post(clt_offload *off, int id);
+/* EAGER: CLT_OK unless a begun step still waits for some group's grads_ready. */
+clt_status clt_offload_eager_complete(clt_offload *off, const char *fn);
+
+/* offload_optim.c */
+/* The host pointer of a HOST-tier buffer, or of a HOST_PINNED one the plan mapped. */
 void *clt_offload_host_ptr(clt_buffer *buf);
 /* Rewrites the host working copy of group g from its master values (NVME: staged). */
 clt_status clt_offload_convert_work(clt_offload *off, int g);
-/* Hands a step's update to the worker. */
-clt_status clt_offload_worker_post(clt_offload *off, float lr, int64_t step, float grad_scale);
 /* Σ g² over the host gradients of every group, with the host driver's SQNORM. */
 clt_status clt_offload_host_sqnorm(clt_offload *off, float *out);
 

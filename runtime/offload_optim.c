@@ -1,11 +1,13 @@
-/* The offload engine's host optimizer: a worker thread that applies a step to every
- * group in order, with the host driver's optimizer ops (the same code the host device
- * runs, so an offloaded run and a resident one on the host give the same bits).
+/* The offload engine's host optimizer: one group's update, with the host driver's
+ * optimizer ops (the same code the host device runs, so an offloaded run and a resident
+ * one on the host give the same bits); offload_worker.c runs it on the worker thread.
  *
  * The master values, states, gradients and working copies are HOST-tier buffers (the
  * runtime's own memory, counted on that tier); the ops see them through views: a
  * buffer and a host-driver memory on the stack that name the same bytes, made only for
- * the op's duration. NVME-tier masters and states are staged into HOST memory first. */
+ * the op's duration. NVME-tier masters and states are staged into HOST memory by the
+ * I/O thread (offload_nvme.c). */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,13 +16,17 @@
 #include "runtime/buffer.h"
 #include "runtime/context.h"
 #include "runtime/error.h"
+#include "runtime/event.h"
 #include "runtime/offload.h"
+#include "runtime/offload_sched.h"
 #include "runtime/ops.h"
 #include "runtime/registry.h"
 
 void *clt_offload_host_ptr(clt_buffer *buf)
 {
-    return buf && buf->tier == CLT_TIER_HOST ? buf->host : NULL;
+    /* HOST_PINNED buffers are mapped when the plan allocates them (offload.c) */
+    const bool cpu = buf && (buf->tier == CLT_TIER_HOST || buf->tier == CLT_TIER_HOST_PINNED);
+    return cpu ? buf->host : NULL;
 }
 
 /* Host bytes seen as host-driver memory, for one op. */
@@ -107,169 +113,70 @@ static clt_status update_tensor(clt_offload *off, const struct clt_offload_group
     return run_host_op(off, &op);
 }
 
-/* NVME: master and state of a group to or from a staging buffer (master at 0, state
- * after it on a 256-byte boundary). */
-static size_t staged_state_at(const struct clt_offload_group *g)
+/* The inf/NaN gate of an eager update: Σ g² over the group's own gradients. */
+static clt_status group_sqnorm(clt_offload *off, const struct clt_offload_group *g, float *out)
 {
-    return (g->numel * 4 + 255) / 256 * 256;
+    struct host_view gv, nv;
+    view_init(&gv, off, (char *)clt_offload_host_ptr(off->grads) + g->first * off->es,
+              g->numel * off->es);
+    view_init(&nv, off, out, sizeof *out);
+    clt_op op;
+    memset(&op, 0, sizeof op);
+    op.kind = CLT_OP_SQNORM;
+    op.u.sqnorm.x = vec_of(&gv, 0, off->opts.work_dtype, g->numel);
+    op.u.sqnorm.norm = vec_of(&nv, 0, CLT_DTYPE_F32, 1);
+    return run_host_op(off, &op);
 }
 
-static clt_status stage(clt_offload *off, const struct clt_offload_group *g, clt_buffer *buf,
-                        bool in)
+clt_status clt_offload_update_group(clt_offload *off, const struct clt_offload_job *job,
+                                    bool *skipped)
 {
-    const double t = clt_offload_now();
-    clt_status s;
-    if (in) {
-        s = clt_buffer_copy(buf, 0, off->master, g->first * 4, g->numel * 4, NULL);
-        if (s == CLT_OK)
-            s = clt_buffer_copy(buf, staged_state_at(g), off->state, g->state_first,
-                                g->state_bytes, NULL);
-    } else {
-        s = clt_buffer_copy(off->master, g->first * 4, buf, 0, g->numel * 4, NULL);
-        if (s == CLT_OK)
-            s = clt_buffer_copy(off->state, g->state_first, buf, staged_state_at(g),
-                                g->state_bytes, NULL);
-    }
-    const double dt = clt_offload_now() - t;
-    pthread_mutex_lock(&off->lock);
-    off->stats.nvme_s += dt;
-    if (in)
-        off->stats.bytes_nvme_read += g->numel * 4 + g->state_bytes;
-    else
-        off->stats.bytes_nvme_write += g->numel * 4 + g->state_bytes;
-    pthread_mutex_unlock(&off->lock);
-    return s;
-}
-
-static clt_status update_group(clt_offload *off, int gi, float lr, int64_t step, float scale)
-{
-    const struct clt_offload_group *g = &off->groups[gi];
-    struct group_mem gm;
-    clt_buffer *staging = off->staging[gi % 2];
+    const struct clt_offload_group *g = &off->groups[job->group];
+    double busy = 0, t = clt_offload_now();
     clt_status s = CLT_OK;
-    if (off->opts.master_tier == CLT_TIER_NVME) {
-        s = stage(off, g, staging, true);
-        gm.master = clt_offload_host_ptr(staging);
-        gm.state = (unsigned char *)clt_offload_host_ptr(staging) + staged_state_at(g);
+    *skipped = false;
+    if (job->eager) {
+        float sq = 0;
+        s = group_sqnorm(off, g, &sq);
+        *skipped = s == CLT_OK && !isfinite(sq);
+    }
+    busy += clt_offload_now() - t;
+    struct group_mem gm;
+    int k = -1;
+    if (s == CLT_OK && off->opts.master_tier == CLT_TIER_NVME) {
+        s = clt_offload_stage_acquire(off, job->group, &k); /* waits: nvme_wait_s */
+        if (s == CLT_OK) {
+            gm.master = clt_offload_host_ptr(off->staging[k]);
+            gm.state = (unsigned char *)gm.master + clt_offload_staged_state_at(g);
+        }
     } else {
         gm.master = (float *)clt_offload_host_ptr(off->master) + g->first;
         gm.state = (unsigned char *)clt_offload_host_ptr(off->state) + g->state_first;
     }
-    for (int t = 0; t < g->n_tensors && s == CLT_OK; t++)
-        s = update_tensor(off, g, &g->tensors[t], &gm, lr, step, scale);
-    if (s == CLT_OK && off->opts.master_tier == CLT_TIER_NVME)
-        s = stage(off, g, staging, false);
-    return s;
-}
-
-static void *worker_main(void *arg)
-{
-    clt_offload *off = arg;
-    pthread_mutex_lock(&off->lock);
-    for (;;) {
-        while (!off->quit && !(off->job && off->next_group < off->n_groups))
-            pthread_cond_wait(&off->cond, &off->lock);
-        if (off->quit)
-            break;
-        const int g = off->next_group;
-        const float lr = off->job_lr, scale = off->job_scale;
-        const int64_t step = off->job_step;
-        pthread_mutex_unlock(&off->lock);
-
-        clt_offload_trace(off, CLT_OFFLOAD_OPTIM_BEGIN, g, step);
-        const double t = clt_offload_now();
-        const clt_status s = update_group(off, g, lr, step, scale);
-        const double dt = clt_offload_now() - t;
-        clt_offload_trace(off, CLT_OFFLOAD_OPTIM_END, g, step);
-
-        pthread_mutex_lock(&off->lock);
-        off->stats.optim_s += dt;
-        if (s != CLT_OK) {
-            off->job_status = s;
-            snprintf(off->job_error, sizeof off->job_error, "group %d, step %lld: %s", g,
-                     (long long)step, clt_last_error());
-            off->job = false;
-        } else {
-            off->groups[g].host_version++;
-            if (++off->next_group == off->n_groups)
-                off->job = false;
-        }
-        pthread_cond_broadcast(&off->cond);
+    if (s == CLT_OK && !*skipped) {
+        clt_offload_trace(off, CLT_OFFLOAD_OPTIM_BEGIN, job->group, job->step);
+        t = clt_offload_now();
+        for (int i = 0; i < g->n_tensors && s == CLT_OK; i++)
+            s = update_tensor(off, g, &g->tensors[i], &gm, job->lr, job->step, job->scale);
+        busy += clt_offload_now() - t;
+        clt_offload_trace(off, CLT_OFFLOAD_OPTIM_END, job->group, job->step);
     }
-    pthread_mutex_unlock(&off->lock);
-    return NULL;
-}
-
-clt_status clt_offload_worker_start(clt_offload *off)
-{
-    off->next_group = off->n_groups;
-    if (pthread_create(&off->worker, NULL, worker_main, off) != 0)
-        return clt_fail(CLT_ERR_OUT_OF_MEMORY, "offload: cannot start the optimizer thread");
-    off->worker_started = true;
-    return CLT_OK;
-}
-
-void clt_offload_worker_stop(clt_offload *off)
-{
-    if (!off->worker_started)
-        return;
+    if (k >= 0)
+        clt_offload_stage_release(off, k, s == CLT_OK && !*skipped);
     pthread_mutex_lock(&off->lock);
-    while (off->job && off->job_status == CLT_OK)
-        pthread_cond_wait(&off->cond, &off->lock);
-    off->quit = true;
-    pthread_cond_broadcast(&off->cond);
+    off->stats.optim_s += busy;
     pthread_mutex_unlock(&off->lock);
-    pthread_join(off->worker, NULL);
-    off->worker_started = false;
-}
-
-clt_status clt_offload_worker_post(clt_offload *off, float lr, int64_t step, float grad_scale)
-{
-    pthread_mutex_lock(&off->lock);
-    off->job_lr = lr;
-    off->job_step = step;
-    off->job_scale = grad_scale;
-    off->next_group = 0;
-    off->job = true;
-    pthread_cond_broadcast(&off->cond);
-    pthread_mutex_unlock(&off->lock);
-    return CLT_OK;
-}
-
-clt_status clt_offload_wait_group(clt_offload *off, int id, double *waited)
-{
-    const double t = clt_offload_now();
-    pthread_mutex_lock(&off->lock);
-    while (off->job && off->next_group <= id && off->job_status == CLT_OK)
-        pthread_cond_wait(&off->cond, &off->lock);
-    const clt_status s = off->job_status;
-    char text[sizeof off->job_error];
-    memcpy(text, off->job_error, sizeof text);
-    pthread_mutex_unlock(&off->lock);
-    if (waited)
-        *waited += clt_offload_now() - t;
-    if (s != CLT_OK)
-        return clt_fail(s, "offload: the host optimizer failed (%s)", text);
-    return CLT_OK;
-}
-
-clt_status clt_offload_wait(clt_offload *off)
-{
-    if (!off)
-        return clt_fail(CLT_ERR_INVALID_ARG, "clt_offload_wait: off is NULL");
-    if (!off->worker_started)
-        return CLT_OK;
-    double waited = 0;
-    clt_status s = clt_offload_wait_group(off, off->n_groups - 1, &waited);
-    off->stats.optim_idle_wait_s += waited;
     return s;
 }
 
 clt_status clt_offload_convert_work(clt_offload *off, int gi)
 {
     struct clt_offload_group *g = &off->groups[gi];
-    clt_status s = CLT_OK;
-    if (off->work) {
+    /* An upload of the copy about to be rewritten may still be reading it. */
+    clt_status s = clt_event_wait(g->upload);
+    clt_event_destroy(g->upload);
+    g->upload = NULL;
+    if (off->work && s == CLT_OK) {
         void *dst = (char *)clt_offload_host_ptr(off->work) + g->first * off->es;
         const float *src = (const float *)clt_offload_host_ptr(off->master);
         float *tmp = NULL;
@@ -295,6 +202,9 @@ clt_status clt_offload_convert_work(clt_offload *off, int gi)
 
 clt_status clt_offload_host_sqnorm(clt_offload *off, float *out)
 {
+    clt_status s = clt_offload_eager_complete(off, "clt_offload_grad_sqnorm");
+    if (s != CLT_OK)
+        return s;
     struct host_view gv, nv;
     view_init(&gv, off, clt_offload_host_ptr(off->grads), off->total * off->es);
     view_init(&nv, off, clt_offload_host_ptr(off->norm), 4);
@@ -303,7 +213,7 @@ clt_status clt_offload_host_sqnorm(clt_offload *off, float *out)
     op.kind = CLT_OP_SQNORM;
     op.u.sqnorm.x = vec_of(&gv, 0, off->opts.work_dtype, off->total);
     op.u.sqnorm.norm = vec_of(&nv, 0, CLT_DTYPE_F32, 1);
-    clt_status s = run_host_op(off, &op);
+    s = run_host_op(off, &op);
     if (s == CLT_OK)
         memcpy(out, clt_offload_host_ptr(off->norm), sizeof *out);
     return s;

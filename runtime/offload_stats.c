@@ -47,6 +47,8 @@ const char *clt_offload_event_name(clt_offload_event event)
     case CLT_OFFLOAD_GRADS_READY: return "grads_ready";
     case CLT_OFFLOAD_OPTIM_BEGIN: return "optim_begin";
     case CLT_OFFLOAD_OPTIM_END: return "optim_end";
+    case CLT_OFFLOAD_NVME_READ: return "nvme_read";
+    case CLT_OFFLOAD_NVME_WRITE: return "nvme_write";
     }
     return "?";
 }

@@ -1,17 +1,24 @@
 /* The offload engine's transfers (clt/offload.h): device slots for working copies and
- * gradients, fetch and release, gradients to the host, and their norm.
+ * gradients, prefetch, fetch and release, gradients to the host, and their norm.
  *
- * Ordering rests on the context's rule that its work runs in submission order: an
- * upload into a slot runs after every op enqueued before it that read the slot's last
- * group, and an op enqueued after a fetch sees the upload. Host memory an asynchronous
- * transfer uses stays untouched until it is done: the worker rewrites a group's working
- * copy only in a later step(), which first waits for that copy's uploads. */
+ * Uploads and gradient copies are side transfers (runtime/driver.h): each starts after
+ * every op enqueued before it, so an upload into a slot never overwrites what the slot's
+ * last group's ops still read, and a gradient copy sees the whole backward pass that
+ * wrote it; later ops do not wait for them unless told: fetch orders the device's work
+ * after the group's upload, and taking a gradient slot orders it after the copy that
+ * last read the slot out. Uploads are all side transfers, which keep their order among
+ * themselves, so a group's latest upload done means its earlier ones are too. Host
+ * memory an asynchronous transfer uses stays untouched until it is done: the worker
+ * rewrites a group's working copy only in a later step(), which first waits for that
+ * copy's uploads. */
 #include <string.h>
 
 #include "runtime/buffer.h"
 #include "runtime/context.h"
 #include "runtime/error.h"
+#include "runtime/event.h"
 #include "runtime/offload.h"
+#include "runtime/offload_sched.h"
 
 void clt_offload_free_events(clt_offload *off)
 {
@@ -65,17 +72,14 @@ static const void *host_work_of(clt_offload *off, const struct clt_offload_group
     return (const char *)clt_offload_host_ptr(off->master) + g->first * 4;
 }
 
-clt_status clt_offload_fetch(clt_offload *off, int id, clt_tensor *work)
+/* Group id's current working copy into its buffer (*dst: a slot, or its own when
+ * resident) once the group's pending update is done; the upload, when the buffer does
+ * not hold it yet, goes on the side queue, with g->upload its event. */
+static clt_status place(clt_offload *off, int id, const char *fn, clt_buffer **dst_out)
 {
-    clt_status s = clt_offload_check_group(off, "clt_offload_fetch", id);
-    if (s == CLT_OK && !work)
-        s = clt_fail(CLT_ERR_INVALID_ARG, "clt_offload_fetch: work is NULL");
-    if (s != CLT_OK)
-        return s;
     double waited = 0;
-    s = clt_offload_wait_group(off, id, &waited);
+    clt_status s = clt_offload_wait_group(off, id, &waited);
     off->stats.fetch_wait_s += waited;
-    off->stats.fetches++;
     if (s != CLT_OK)
         return s;
     struct clt_offload_group *g = &off->groups[id];
@@ -84,8 +88,7 @@ clt_status clt_offload_fetch(clt_offload *off, int id, clt_tensor *work)
         const int slot = pick_slot(off, id);
         if (slot < 0)
             return clt_fail(CLT_ERR_INVALID_ARG,
-                            "clt_offload_fetch: group %d: all %d device slots hold groups not "
-                            "released",
+                            "%s: group %d: all %d device slots hold groups not released", fn,
                             id, off->opts.device_slots);
         struct clt_offload_slot *sl = &off->slots[slot];
         if (sl->group != id) {
@@ -101,16 +104,45 @@ clt_status clt_offload_fetch(clt_offload *off, int id, clt_tensor *work)
         dst = sl->buf;
     }
     if (g->dev_version != g->host_version) {
+        /* dropping the event of an upload still under way is safe: see the top */
         clt_event_destroy(g->upload);
         g->upload = NULL;
-        s = clt_buffer_write(dst, 0, host_work_of(off, g), g->numel * off->es, &g->upload);
+        s = clt_buffer_write_side(dst, 0, host_work_of(off, g), g->numel * off->es,
+                                  &g->upload);
         if (s != CLT_OK)
-            return clt_fail_prefix(s, "clt_offload_fetch: group %d", id);
+            return clt_fail_prefix(s, "%s: group %d", fn, id);
         g->dev_version = g->host_version;
         off->stats.bytes_to_device += g->numel * off->es;
         off->stats.uploads++;
         clt_offload_trace(off, CLT_OFFLOAD_FETCH, id, off->job_step + 1);
     }
+    *dst_out = dst;
+    return CLT_OK;
+}
+
+clt_status clt_offload_prefetch(clt_offload *off, int id)
+{
+    clt_status s = clt_offload_check_group(off, "clt_offload_prefetch", id);
+    clt_buffer *dst = NULL;
+    return s == CLT_OK ? place(off, id, "clt_offload_prefetch", &dst) : s;
+}
+
+clt_status clt_offload_fetch(clt_offload *off, int id, clt_tensor *work)
+{
+    clt_status s = clt_offload_check_group(off, "clt_offload_fetch", id);
+    if (s == CLT_OK && !work)
+        s = clt_fail(CLT_ERR_INVALID_ARG, "clt_offload_fetch: work is NULL");
+    if (s != CLT_OK)
+        return s;
+    off->stats.fetches++;
+    clt_buffer *dst = NULL;
+    s = place(off, id, "clt_offload_fetch", &dst);
+    if (s != CLT_OK)
+        return s;
+    struct clt_offload_group *g = &off->groups[id];
+    s = clt_event_order_after(g->upload);
+    if (s != CLT_OK)
+        return clt_fail_prefix(s, "clt_offload_fetch: group %d", id);
     g->held = true;
     return clt_tensor_init(work, dst, 0, off->opts.work_dtype, 1,
                            (const int64_t[]){(int64_t)g->numel});
@@ -134,6 +166,12 @@ clt_status clt_offload_grad(clt_offload *off, int id, bool accumulate, clt_tenso
         s = clt_fail(CLT_ERR_INVALID_ARG, "clt_offload_grad: grad is NULL");
     if (s != CLT_OK)
         return s;
+    if (off->sched->handed_over) {
+        /* EAGER has no step() to end a step's gradients: its first grad() does */
+        off->sched->handed_over = false;
+        for (int i = 0; i < off->n_groups; i++)
+            off->groups[i].grads_this_step = false;
+    }
     struct clt_offload_group *g = &off->groups[id];
     clt_buffer *dst = g->dev_grad;
     if (!g->resident) {
@@ -146,10 +184,19 @@ clt_status clt_offload_grad(clt_offload *off, int id, bool accumulate, clt_tenso
                                 "clt_offload_grad: group %d: all %d gradient slots hold "
                                 "gradients not marked ready",
                                 id, off->opts.grad_slots);
-            off->grad_slots[g->grad_slot].group = id;
+            struct clt_offload_slot *sl = &off->grad_slots[g->grad_slot];
+            sl->group = id;
+            /* the ops about to write the slot wait for the copy reading it out (if the
+             * reader has copied out since, from another slot, this one's is done) */
+            if (sl->reader >= 0)
+                s = clt_event_order_after(off->groups[sl->reader].grad_read);
         }
         dst = off->grad_slots[g->grad_slot].buf;
+    } else {
+        s = clt_event_order_after(g->grad_read);
     }
+    if (s != CLT_OK)
+        return clt_fail_prefix(s, "clt_offload_grad: group %d", id);
     if (accumulate && g->grads_this_step) {
         /* gradient accumulation: what earlier micro-batches gave comes back first */
         s = settle(&g->grad_read, &off->stats.grad_wait_s);
@@ -177,20 +224,24 @@ clt_status clt_offload_grads_ready(clt_offload *off, int id)
                         "clt_offload_grad first)",
                         id);
     clt_buffer *src = g->resident ? g->dev_grad : off->grad_slots[g->grad_slot].buf;
-    s = settle(&g->grad_read, &off->stats.grad_wait_s);
+    s = clt_offload_grads_prepare(off, id);
     if (s == CLT_OK)
-        s = clt_buffer_read(src, 0, (char *)clt_offload_host_ptr(off->grads) + g->first * off->es,
-                            g->numel * off->es, &g->grad_read);
+        s = settle(&g->grad_read, &off->stats.grad_wait_s);
+    if (s == CLT_OK)
+        s = clt_buffer_read_side(src, 0,
+                                 (char *)clt_offload_host_ptr(off->grads) + g->first * off->es,
+                                 g->numel * off->es, &g->grad_read);
     if (s != CLT_OK)
         return clt_fail_prefix(s, "clt_offload_grads_ready: group %d", id);
     if (!g->resident) {
         off->grad_slots[g->grad_slot].group = -1;
+        off->grad_slots[g->grad_slot].reader = id;
         g->grad_slot = -1;
     }
     g->grads_this_step = true;
     off->stats.bytes_from_device += g->numel * off->es;
     clt_offload_trace(off, CLT_OFFLOAD_GRADS_READY, id, off->job_step + 1);
-    return CLT_OK;
+    return clt_offload_eager_post(off, id);
 }
 
 /* Every group's gradients of this step, landed on the host. */
@@ -214,6 +265,8 @@ clt_status clt_offload_grad_sqnorm(clt_offload *off, float *out)
     clt_status s = clt_offload_check_group(off, "clt_offload_grad_sqnorm", 0);
     if (s == CLT_OK && !out)
         s = clt_fail(CLT_ERR_INVALID_ARG, "clt_offload_grad_sqnorm: out is NULL");
+    if (s == CLT_OK) /* EAGER: the step's own message first, then the per-group one */
+        s = clt_offload_eager_complete(off, "clt_offload_grad_sqnorm");
     if (s == CLT_OK)
         s = gather_grads(off, "clt_offload_grad_sqnorm");
     if (s == CLT_OK)
@@ -224,6 +277,11 @@ clt_status clt_offload_grad_sqnorm(clt_offload *off, float *out)
 clt_status clt_offload_step(clt_offload *off, float lr, int64_t step, float grad_scale)
 {
     clt_status s = clt_offload_check_group(off, "clt_offload_step", 0);
+    if (s == CLT_OK && off->opts.update == CLT_OFFLOAD_UPDATE_EAGER)
+        s = clt_fail(CLT_ERR_INVALID_ARG,
+                     "clt_offload_step: the engine updates eagerly "
+                     "(CLT_OFFLOAD_UPDATE_EAGER): give lr, step and grad_scale to "
+                     "clt_offload_begin_step before the backward instead");
     if (s == CLT_OK)
         s = clt_offload_wait(off);
     if (s == CLT_OK)

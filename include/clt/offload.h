@@ -10,16 +10,47 @@
  * rounded working copy in the same pass), on a worker thread.
  *
  * One step, as the caller drives it:
- *   forward:  fetch(g) for each group in order (a fetch enqueues the upload and returns
- *             at once; ops enqueued after it see the data), release(g) when done;
- *   backward: fetch(g), grad(g) → the device tensor to write its gradients into,
- *             grads_ready(g) → they are copied to the host while earlier groups compute;
+ *   forward:  fetch(g) for each group in order (ops enqueued after it see the data),
+ *             prefetch(g+1) before enqueueing g's ops, release(g) when done;
+ *   backward: fetch(g), prefetch(g-1), grad(g) → the device tensor to write its
+ *             gradients into, grads_ready(g) → they are copied to the host while
+ *             earlier groups compute;
  *   then:     grad_sqnorm() (every gradient has landed; for clipping and the inf/NaN
  *             gate), step(lr, step, scale) → the worker updates group 0, 1, ... in order
  *             while the caller starts the next forward: fetch(g) waits only for group g's
  *             update. Global-norm clipping needs every gradient before any update, so the
  *             optimizer of a step overlaps the NEXT step's forward rather than its own
  *             backward; the math is exactly that of the resident optimizer.
+ *
+ * Eager update (opts.update = CLT_OFFLOAD_UPDATE_EAGER; ZeRO-Offload's overlap): the
+ * caller gives lr, step and grad_scale BEFORE the backward, with begin_step (with
+ * gradient accumulation, before the last micro-batch's backward only), and calls no
+ * step(): from then on grads_ready(g) hands group g's update to the worker, which waits
+ * for that group's gradient copy and updates g while the device computes the backward
+ * of the groups before it. fetch(g) in the next forward waits for g's update as above.
+ * The update is the same, bit for bit, as AFTER_BACKWARD's when grad_scale does not
+ * depend on this step's gradients: no global-norm clipping and no loss scale that an
+ * overflow in this step would change. Without the global norm the inf/NaN gate is per
+ * group: a group whose own gradients' Σ g² is inf or NaN is not updated (its master,
+ * state and working copy stay as they were) while the other groups are, so an overflow
+ * skips the step only for the groups it reached, where AFTER_BACKWARD's caller skips
+ * the whole step; clt_offload_skipped says which groups. grad_sqnorm still gives the
+ * global Σ g² after the backward (for logging; it is not needed for the gate).
+ *
+ * Masters on NVME are staged through two HOST buffers by an I/O thread: while the
+ * worker updates one group in one buffer, the other is written back and then filled
+ * with the next group to update (in EAGER mode: the one that followed last step).
+ *
+ * Transfers overlap compute where the device has a side queue for them (a copy
+ * engine; on OpenCL a second queue, off with CLT_CL_COPY_QUEUE=0): an upload starts
+ * after the work enqueued before it (so it never overwrites a slot its last group's ops
+ * still read) and only the fetch that needs it waits for it, so prefetch(g+1) uploads
+ * while g computes; a gradient copy runs while the next group computes, and only the
+ * next use of its gradient slot waits for it. Without a side queue the same calls keep
+ * the device's submission order and give the same results. The host side (gradients,
+ * working copies, and the master values and states when the master tier is HOST) is
+ * HOST_PINNED memory where the device can map it and that tier's budget holds it
+ * (clt_offload_plan_info.host_tier), which drivers copy from without staging.
  *
  * Groups are laid out one after another in the order they are added: the master values
  * of all groups form one f32 buffer (clt_offload_master_buffer) in that layout, which
@@ -47,10 +78,21 @@ typedef enum clt_offload_event {
     CLT_OFFLOAD_GRADS_READY = 1, /* a group's gradients were enqueued for the host */
     CLT_OFFLOAD_OPTIM_BEGIN = 2, /* the worker starts a group's update (worker thread) */
     CLT_OFFLOAD_OPTIM_END = 3,   /* ... and has finished it (worker thread) */
+    CLT_OFFLOAD_NVME_READ = 4,   /* NVME: a group's master + state start being staged in
+                                    (I/O thread), for the update of that step */
+    CLT_OFFLOAD_NVME_WRITE = 5,  /* ... and start being written back (I/O thread) */
 } clt_offload_event;
 
+/* When the host optimizer updates a group: see the top of this file. */
+typedef enum clt_offload_update {
+    CLT_OFFLOAD_UPDATE_AFTER_BACKWARD = 0, /* step() after every gradient (default) */
+    CLT_OFFLOAD_UPDATE_EAGER = 1,          /* begin_step() before the backward; each
+                                              group as soon as its gradients land */
+} clt_offload_update;
+
 /* Called at each event with the seconds since the engine was created (monotonic clock).
- * It runs on the caller's thread or on the worker's, so it must be thread-safe; the
+ * It runs on the caller's thread, the worker's or the I/O thread's, so it must be
+ * thread-safe; the
  * engine waits for it (a test slows a stage down by sleeping in it). */
 typedef void (*clt_offload_trace_fn)(void *user, clt_offload_event event, int group,
                                      int64_t step, double seconds);
@@ -68,6 +110,7 @@ typedef struct clt_offload_opts {
     int grad_slots;          /* slots for streamed groups' gradients, >= 1 (2) */
     clt_offload_trace_fn trace;
     void *trace_user;
+    clt_offload_update update; /* CLT_OFFLOAD_UPDATE_AFTER_BACKWARD (default) or _EAGER */
 } clt_offload_opts;
 
 /* One parameter tensor of a group: one optimizer op each, with its own state tensors
@@ -83,10 +126,16 @@ typedef struct clt_offload_plan_info {
     uint64_t tier_bytes[CLT_TIER_COUNT];
     uint64_t master_bytes;   /* f32 master parameters, on the master tier */
     uint64_t state_bytes;    /* optimizer state, on the master tier */
-    uint64_t host_bytes;     /* gradients (and working copies, staging) on HOST */
+    uint64_t host_bytes;     /* gradients (and working copies, staging) on HOST or
+                                HOST_PINNED (host_tier) */
     uint64_t device_bytes;   /* slots and resident groups on DEVICE */
     uint64_t params;         /* elements over all groups */
     int groups;
+    /* Where the gradients and working copies (and, with master tier HOST, the master
+     * values and states) are: CLT_TIER_HOST_PINNED when the device maps pinned memory
+     * and that tier's budget holds them, else CLT_TIER_HOST. The NVME staging buffers
+     * and the 4-byte norm stay on HOST. */
+    clt_tier host_tier;
 } clt_offload_plan_info;
 
 /* Counters since create (or the last reset): bytes moved per direction and tier, and
@@ -99,9 +148,11 @@ typedef struct clt_offload_stats {
     uint64_t fetches, uploads;    /* fetch calls; those that moved data */
     double fetch_wait_s;          /* the caller waited in fetch for the optimizer */
     double grad_wait_s;           /* the caller waited for gradients to land */
-    double optim_s;               /* the worker's time in the optimizer */
+    double optim_s;               /* the worker's time in the optimizer ops */
     double optim_idle_wait_s;     /* clt_offload_wait: the caller waited for the worker */
-    double nvme_s;                /* the worker's time staging NVME (inside optim_s) */
+    double nvme_s;                /* the I/O thread's time staging NVME (beside optim_s) */
+    double nvme_wait_s;           /* the worker waited for NVME staging: the disk's share
+                                     of the optimizer's time that read-ahead did not hide */
 } clt_offload_stats;
 
 /* Defaults as marked above; AdamW's usual hparams (0.9, 0.999, 1e-8, wd 0). */
@@ -158,6 +209,12 @@ CLT_API clt_status clt_offload_state(clt_offload *off, int id, int t, clt_tensor
  * call. A group already on the device and current moves nothing. Errors: every device
  * slot is held by a group not released. */
 CLT_API clt_status clt_offload_fetch(clt_offload *off, int id, clt_tensor *work);
+/* Starts group id's upload ahead of its fetch (a no-op when its current copy is already
+ * on the device or on its way): waits for the group's pending update, takes a slot as
+ * fetch does (without holding it: a later fetch or prefetch may take it back), and
+ * enqueues the upload after the work enqueued so far, while work enqueued later does
+ * not wait for it; fetch(id) then makes later work wait for it. Errors: as fetch. */
+CLT_API clt_status clt_offload_prefetch(clt_offload *off, int id);
 /* The slot may be reused; the copy stays valid in it until then. */
 CLT_API clt_status clt_offload_release(clt_offload *off, int id);
 
@@ -167,25 +224,42 @@ CLT_API clt_status clt_offload_release(clt_offload *off, int id);
 CLT_API clt_status clt_offload_grad(clt_offload *off, int id, bool accumulate,
                                     clt_tensor *grad);
 /* The group's gradients are complete: copies them to the host (enqueued) and frees
- * the slot. */
+ * the slot. EAGER, after begin_step: also hands the group's update to the worker. */
 CLT_API clt_status clt_offload_grads_ready(clt_offload *off, int id);
 
 /* Waits for every gradient copy and writes Σ g² over all groups (f32, the same as the
- * SQNORM op over the whole layout) to *out: inf or NaN when they overflowed. */
+ * SQNORM op over the whole layout) to *out: inf or NaN when they overflowed. EAGER: an
+ * error while the begun step waits for some group's grads_ready. */
 CLT_API clt_status clt_offload_grad_sqnorm(clt_offload *off, float *out);
 
 /* Hands this step's update to the worker: every group in order, gradients multiplied by
  * grad_scale first. Returns at once; fetch waits per group, clt_offload_wait for all.
- * Every group's gradients must be ready. */
+ * Every group's gradients must be ready. AFTER_BACKWARD only (EAGER: begin_step). */
 CLT_API clt_status clt_offload_step(clt_offload *off, float lr, int64_t step,
                                     float grad_scale);
-/* Waits until the worker is idle; reports a failure of the last step's update. */
+/* Waits until the worker is idle (NVME: every update written back); reports a failure
+ * of the last step's update. */
 CLT_API clt_status clt_offload_wait(clt_offload *off);
+
+/* EAGER: this step's lr, step (>= 1) and grad_scale, before the backward that gives its
+ * gradients (with accumulation: before the last micro-batch's); each grads_ready(g)
+ * after it hands group g's update to the worker, once per group. Errors:
+ * CLT_ERR_INVALID_ARG in AFTER_BACKWARD mode, for a non-finite lr or grad_scale, and
+ * while a begun step has had some groups' gradients but not every group's. */
+CLT_API clt_status clt_offload_begin_step(clt_offload *off, float lr, int64_t step,
+                                          float grad_scale);
+
+/* EAGER: after the backward, waits for the worker and says how many groups' updates
+ * of the last begun step the per-group inf/NaN gate skipped; skipped (one entry per
+ * group, may be NULL) marks which. Since it waits, call it when grad_sqnorm says inf
+ * or NaN rather than every step. AFTER_BACKWARD: 0, the engine skips nothing. */
+CLT_API clt_status clt_offload_skipped(clt_offload *off, int *n_skipped, bool *skipped);
 
 CLT_API clt_status clt_offload_get_stats(const clt_offload *off, clt_offload_stats *out);
 CLT_API void clt_offload_reset_stats(clt_offload *off);
 
-/* "fetch", "grads_ready", "optim_begin", "optim_end"; "?" otherwise. */
+/* "fetch", "grads_ready", "optim_begin", "optim_end", "nvme_read", "nvme_write"; "?"
+ * otherwise. */
 CLT_API const char *clt_offload_event_name(clt_offload_event event);
 
 #ifdef __cplusplus

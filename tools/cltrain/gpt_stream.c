@@ -6,10 +6,13 @@
  * wte/wpe and ln_f are resident: wte serves the embedding at the start of the forward
  * pass and the LM head at its end, and both ends of the backward pass.
  *
- * Forward: block l runs from its slot while block l+1's copy is fetched. Backward: block
- * l is fetched (it is usually still in its slot), its forward pass recomputed from its
- * saved input into the shared activations, its backward pass written into a gradient
- * slot, which goes to the host (grads_ready) while block l-1 is fetched and computed. */
+ * Forward: block l runs from its slot while block l+1's copy is uploaded (prefetched
+ * before block l's ops are enqueued, so the upload waits only for the ops before them;
+ * on a device with a side queue it runs beside block l's compute). Backward: block l is
+ * fetched (it is usually still in its slot), block l-1 prefetched, block l's forward
+ * pass recomputed from its saved input into the shared activations, its backward pass
+ * written into a gradient slot, which goes to the host (grads_ready) while block l-1
+ * computes. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -79,13 +82,18 @@ static clt_status fetch(gpt_model *m, int g)
     return gpt_check(m, clt_offload_fetch(m->off, g, &m->bind[g].work));
 }
 
+static clt_status prefetch(gpt_model *m, int g)
+{
+    return gpt_check(m, clt_offload_prefetch(m->off, g));
+}
+
 clt_status gpt_stream_forward_begin(gpt_model *m)
 {
     if (!m->off)
         return CLT_OK;
     TRY(fetch(m, 0));
     TRY(fetch(m, m->cfg.layers + 1));
-    return fetch(m, 1);
+    return prefetch(m, 1);
 }
 
 clt_status gpt_stream_block_forward_begin(gpt_model *m, int l)
@@ -93,7 +101,7 @@ clt_status gpt_stream_block_forward_begin(gpt_model *m, int l)
     if (!m->off)
         return CLT_OK;
     TRY(fetch(m, 1 + l));
-    return l + 1 < m->cfg.layers ? fetch(m, 2 + l) : CLT_OK; /* the next block's copy */
+    return l + 1 < m->cfg.layers ? prefetch(m, 2 + l) : CLT_OK; /* the next block's copy */
 }
 
 clt_status gpt_stream_block_forward_end(gpt_model *m, int l)
@@ -122,7 +130,7 @@ clt_status gpt_stream_block_backward_begin(gpt_model *m, int l, clt_buffer *inpu
         return CLT_OK;
     TRY(fetch(m, 1 + l));
     if (l > 0)
-        TRY(fetch(m, l)); /* block l-1's copy, while block l computes */
+        TRY(prefetch(m, l)); /* block l-1's copy, while block l computes */
     TRY(gpt_block_forward(m, l, input));
     return gpt_check(m, clt_offload_grad(m->off, 1 + l, accumulate, &m->bind[1 + l].grad));
 }
