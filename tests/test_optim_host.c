@@ -10,6 +10,7 @@
  * bf16 conversion matches convert.c's on every exponent and sign with the rounding
  * cases of the low bits, NaN payloads included. (test_quant8 checks each level's codec.) */
 #include <math.h>
+#include <pthread.h>
 
 #include "backends/host/host_threads.h"
 #include "backends/host/optim_simd.h"
@@ -405,10 +406,54 @@ static void test_pool_runs_each_task_once(void **state)
     assert_null(pool);
 }
 
+/* Threads asking a fresh host device for its pool at once all get the one pool: a
+ * second pool made by a race would leak (LeakSanitizer reports it in the sanitizer
+ * tree) and split the device's workers. Many rounds, each on a new device. */
+struct pool_race {
+    struct clt_dev *dev;
+    pthread_barrier_t *start;
+    struct clt_host_pool *got;
+};
+
+static void *ask_for_pool(void *arg)
+{
+    struct pool_race *r = arg;
+    pthread_barrier_wait(r->start);
+    if (clt_host_dev_pool(r->dev, &r->got) != CLT_OK)
+        r->got = NULL;
+    return NULL;
+}
+
+static void test_device_pool_made_once(void **state)
+{
+    (void)state;
+    enum { THREADS = 4, ROUNDS = 50 };
+    for (int round = 0; round < ROUNDS; round++) {
+        clt_context *ctx = ts_context("host");
+        pthread_barrier_t start;
+        pthread_barrier_init(&start, NULL, THREADS);
+        pthread_t th[THREADS];
+        struct pool_race r[THREADS];
+        for (int i = 0; i < THREADS; i++) {
+            r[i] = (struct pool_race){.dev = ctx->dev, .start = &start};
+            assert_int_equal(pthread_create(&th[i], NULL, ask_for_pool, &r[i]), 0);
+        }
+        for (int i = 0; i < THREADS; i++)
+            pthread_join(th[i], NULL);
+        for (int i = 0; i < THREADS; i++) {
+            assert_non_null(r[i].got);
+            assert_ptr_equal(r[i].got, r[0].got);
+        }
+        pthread_barrier_destroy(&start);
+        clt_context_destroy(ctx);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pool_runs_each_task_once),
+        cmocka_unit_test(test_device_pool_made_once),
         cmocka_unit_test(test_bit_identical),
         cmocka_unit_test(halves_match_scalar),
     };

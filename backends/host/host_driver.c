@@ -68,20 +68,21 @@ static clt_status host_open(int index, const clt_device_opts *opts, struct clt_d
 {
     if (index != 0)
         return clt_fail(CLT_ERR_NO_DEVICE, "host: there is one host device, not %d", index);
-    struct clt_dev *dev = calloc(1, sizeof *dev);
+    struct clt_host_dev *dev = calloc(1, sizeof *dev);
     if (!dev)
         return clt_fail(CLT_ERR_OUT_OF_MEMORY, "host: no memory to open the device");
-    dev->driver = &clt_host_driver;
-    dev->parent = opts->parent;
-    *out = dev;
+    dev->base.driver = &clt_host_driver;
+    dev->base.parent = opts->parent;
+    pthread_mutex_init(&dev->pool_lock, NULL);
+    *out = &dev->base;
     return CLT_OK;
 }
 
-/* dev->impl is the device's thread pool, when an op has created it
- * (clt_host_dev_pool). */
-static void host_close(struct clt_dev *dev)
+static void host_close(struct clt_dev *base)
 {
-    clt_host_pool_destroy(dev->impl);
+    struct clt_host_dev *dev = (struct clt_host_dev *)base;
+    clt_host_pool_destroy(dev->pool); /* made by the first op that needed it, if any */
+    pthread_mutex_destroy(&dev->pool_lock);
     free(dev);
 }
 

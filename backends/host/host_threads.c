@@ -182,15 +182,14 @@ void clt_host_pool_run(struct clt_host_pool *pool, size_t n_tasks, clt_host_task
     pthread_mutex_unlock(&pool->run_lock);
 }
 
-clt_status clt_host_dev_pool(struct clt_dev *dev, struct clt_host_pool **out)
+clt_status clt_host_dev_pool(struct clt_dev *base, struct clt_host_pool **out)
 {
-    if (!dev->impl) {
-        struct clt_host_pool *pool = NULL;
-        clt_status s = clt_host_pool_create(clt_host_threads_default(), &pool);
-        if (s != CLT_OK)
-            return s;
-        dev->impl = pool;
-    }
-    *out = dev->impl;
-    return CLT_OK;
+    struct clt_host_dev *dev = (struct clt_host_dev *)base;
+    clt_status s = CLT_OK;
+    pthread_mutex_lock(&dev->pool_lock);
+    if (!dev->pool)
+        s = clt_host_pool_create(clt_host_threads_default(), &dev->pool);
+    *out = dev->pool;
+    pthread_mutex_unlock(&dev->pool_lock);
+    return s;
 }

@@ -8,6 +8,8 @@
 
 #include <stddef.h>
 
+#include <pthread.h>
+
 #include "runtime/driver.h"
 
 struct clt_host_pool;
@@ -37,5 +39,13 @@ void clt_host_pool_run(struct clt_host_pool *pool, size_t n_tasks, clt_host_task
 /* The pool of a host device, created on first use with clt_host_threads_default()
  * workers; the device destroys it when it closes. */
 clt_status clt_host_dev_pool(struct clt_dev *dev, struct clt_host_pool **out);
+
+/* The host driver's device: its pool, made by the first op that needs it (two threads'
+ * first ops on one context may race for it, hence the lock). */
+struct clt_host_dev {
+    struct clt_dev base;
+    pthread_mutex_t pool_lock;
+    struct clt_host_pool *pool;
+};
 
 #endif
