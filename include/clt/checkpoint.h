@@ -44,7 +44,9 @@ typedef struct clt_named_tensor {
  * outside its buffer or belongs to another context, an empty, duplicate or non-UTF-8
  * name, or a key without a value (the text names the tensor or key); CLT_ERR_IO when the
  * file cannot be written (a missing directory, a full disk); the status of
- * clt_buffer_read when a buffer cannot be read. In every failure `path` is untouched. */
+ * clt_buffer_read when a buffer cannot be read. In every failure `path` is untouched.
+ * The tensors, names and metadata are read during the call only. Reading the buffers
+ * is work on ctx: one thread at a time per context (clt.h). */
 CLT_API clt_status clt_checkpoint_save(clt_context *ctx, const char *path,
                                        const clt_named_tensor *tensors, size_t n,
                                        const char *const *metadata);
@@ -68,7 +70,8 @@ enum {
  * CLT_CHECKPOINT_ALLOW_MISSING), or holds it with another dtype or shape — the text
  * names the file, the tensor, and both dtypes and shapes. After any of these the buffers
  * are unchanged, except after a read or transfer error in the middle of the data (the
- * file shrank, the device failed), which can leave tensors partly loaded. */
+ * file shrank, the device failed), which can leave tensors partly loaded. Writing the
+ * buffers is work on ctx: one thread at a time per context (clt.h). */
 CLT_API clt_status clt_checkpoint_load(clt_context *ctx, const char *path,
                                        const clt_named_tensor *tensors, size_t n,
                                        clt_checkpoint_load_flags flags);
@@ -80,7 +83,8 @@ CLT_API clt_status clt_checkpoint_load(clt_context *ctx, const char *path,
  *
  * Errors: CLT_ERR_INVALID_ARG for a NULL path, key or out, cap 0, or a value that does
  * not fit in cap bytes with its NUL (the text says how many it needs); CLT_ERR_IO or
- * CLT_ERR_FORMAT as for clt_checkpoint_load. On failure out holds "" when cap > 0. */
+ * CLT_ERR_FORMAT as for clt_checkpoint_load. On failure out holds "" when cap > 0.
+ * Needs no context; thread-safe. */
 CLT_API clt_status clt_checkpoint_metadata(const char *path, const char *key, char *out,
                                            size_t cap, bool *found);
 

@@ -1,4 +1,5 @@
-/* clt — contexts. A context opens one device and owns everything created through it. */
+/* clt — contexts. A context opens one device and owns the buffers and events created
+ * through it (clt.h states the rules for handles, threads and errors once). */
 #ifndef CLT_CONTEXT_H
 #define CLT_CONTEXT_H
 
@@ -58,32 +59,45 @@ typedef struct clt_stats {
     uint64_t mem_budget[CLT_TIER_COUNT];/* the budget in force; UINT64_MAX: no limit */
 } clt_stats;
 
-/* Sets every field to its "use the default" value. Never fails. */
+/* Sets every field to its "use the default" value (log_level: CLT_LOG_INFO). NULL does
+ * nothing. */
 CLT_API void clt_context_opts_init(clt_context_opts *opts);
 
-/* Opens a device and returns a new context in *out. `opts` may be NULL for all
- * defaults. On failure *out is NULL and nothing is left allocated. Errors:
- * CLT_ERR_INVALID_ARG (bad option or environment value, named in the text),
- * CLT_ERR_NO_DEVICE (the text lists the devices that exist). Thread-safe. */
+/* Opens a device and returns a new context in *out, the caller's until
+ * clt_context_destroy. `opts` may be NULL for all defaults; it and its strings are read
+ * during the call only, except log_fn and log_user, which the context keeps and calls
+ * until it is destroyed. On failure *out is NULL and nothing is left allocated.
+ * Thread-safe. Errors: CLT_ERR_INVALID_ARG (bad option or environment value, named in
+ * the text), CLT_ERR_NO_DEVICE (no device by that name: the text lists the devices that
+ * exist; or the device could not be opened). */
 CLT_API clt_status clt_context_create(const clt_context_opts *opts, clt_context **out);
 
 /* Waits for outstanding work, frees every buffer and event still owned by the context
- * and closes the device. NULL does nothing. The caller must not use the context, or
- * anything created from it, concurrently or afterwards. */
+ * (wrapped memory stays its owner's) and closes the device. NULL does nothing. The
+ * caller must not use the context, or anything created from it, concurrently or
+ * afterwards; an offload engine on it must be destroyed before. */
 CLT_API void clt_context_destroy(clt_context *ctx);
 
-/* The open device's description. */
+/* Copies the open device's description into *out. Thread-safe. Errors: only the
+ * general ones (clt.h). */
 CLT_API clt_status clt_context_device(const clt_context *ctx, clt_device_info *out);
 
-/* Waits until all work submitted to the context has finished. Reports the first
- * asynchronous failure, if any, since the last finish. */
+/* Waits until all work submitted to the context has finished. Like submitting work, one
+ * thread at a time per context (clt.h). Errors: what the device reports while waiting
+ * (CLT_ERR_LAUNCH, CLT_ERR_TRANSFER, CLT_ERR_DEVICE_LOST). A failure of one asynchronous
+ * op or transfer is reported by its event (clt_event_wait), and some OpenCL drivers
+ * report it only there: keep the events of work whose failure matters. */
 CLT_API clt_status clt_context_finish(clt_context *ctx);
 
-/* A snapshot of the context's counters. */
+/* Copies a consistent snapshot of the context's counters into *out. Thread-safe.
+ * Errors: only the general ones (clt.h). */
 CLT_API clt_status clt_context_stats(const clt_context *ctx, clt_stats *out);
 
 /* Parses a size like "4096", "64K", "512M", "1.5G", "2T" (binary multiples, optional
- * trailing "B" or "iB") into bytes. */
+ * trailing "B" or "iB", surrounding spaces allowed) into bytes. Thread-safe. Errors:
+ * CLT_ERR_INVALID_ARG for NULL, text that is not a number with a known unit, a value
+ * beyond 64 bits, or a fraction that is not a whole number of bytes (the text quotes
+ * the size). */
 CLT_API clt_status clt_parse_size(const char *text, uint64_t *out);
 
 #ifdef __cplusplus

@@ -38,13 +38,15 @@ typedef struct clt_device_info {
     bool unified_memory;              /* device memory is host memory */
 } clt_device_info;
 
-/* "host", "cpu", "gpu", "accelerator", "other". */
+/* "host", "cpu", "gpu", "accelerator", "other"; "?" for an unknown value. Static. */
 CLT_API const char *clt_device_type_name(clt_device_type type);
 
 /* Lists every device of every registered driver, in registry order (host last). Writes
  * at most `max` entries to `out` (which may be NULL when max is 0) and the number that
- * exist to *count. A driver that fails to probe is skipped and logged nowhere: use
- * clt-info to diagnose. Thread-safe. */
+ * exist to *count, which may exceed max: call with max 0 to size the array. A driver
+ * that fails to probe is skipped and logged nowhere: use clt-info to diagnose. Opens
+ * nothing. Thread-safe. Errors: CLT_ERR_INVALID_ARG for NULL count, max < 0, or NULL
+ * out with max > 0. */
 CLT_API clt_status clt_device_list(clt_device_info *out, int max, int *count);
 
 #ifdef __cplusplus

@@ -57,7 +57,16 @@
  * checkpoints read and write like any buffer.
  *
  * A handle is used from one thread (the engine's worker is its own business); the trace
- * callback is called from the worker thread too. */
+ * callback is called from the worker thread too. The engine borrows its context, whose
+ * buffers it makes and frees: destroy the engine before the context. The engine's calls
+ * submit work to that context, so they count as its work in clt.h's rule on threads.
+ *
+ * Errors, for every function below that returns clt_status: CLT_ERR_INVALID_ARG for a
+ * NULL handle or pointer, a group or tensor that does not exist, a call before
+ * clt_offload_plan where a plan is needed, or a call the order above does not allow (the
+ * text names the function and what to call first); what the transfers, the host
+ * optimizer and the NVME tier meet (clt.h's general ones, and CLT_ERR_IO on NVME),
+ * reported by the call that waits for them. A function's comment adds its own. */
 #ifndef CLT_OFFLOAD_H
 #define CLT_OFFLOAD_H
 
@@ -158,7 +167,8 @@ typedef struct clt_offload_stats {
 /* Defaults as marked above; AdamW's usual hparams (0.9, 0.999, 1e-8, wd 0). */
 CLT_API void clt_offload_opts_init(clt_offload_opts *opts);
 
-/* An engine on ctx with no groups yet. Errors: CLT_ERR_INVALID_ARG (an option, named). */
+/* An engine on ctx with no groups yet, the caller's until clt_offload_destroy; opts
+ * (NULL: the defaults) is copied. Errors: CLT_ERR_INVALID_ARG (an option, named). */
 CLT_API clt_status clt_offload_create(clt_context *ctx, const clt_offload_opts *opts,
                                       clt_offload **out);
 
@@ -169,45 +179,54 @@ CLT_API void clt_offload_destroy(clt_offload *off);
 /* Adds a group of numel elements (padding included) holding the given tensors, before
  * plan(). A resident group gets its own device copy and gradient buffer, held for the
  * whole run instead of a slot (small groups used at both ends of a pass: embeddings).
- * *id numbers groups from 0 in the order added. */
+ * *id numbers groups from 0 in the order added; tensors is copied. Errors: the rule at
+ * the top of this file (a tensor outside the group, 0 elements, a call after plan). */
 CLT_API clt_status clt_offload_add_group(clt_offload *off, size_t numel,
                                          const clt_offload_tensor *tensors, int n_tensors,
                                          bool resident, int *id);
 
-/* How many tensors group id holds. */
+/* How many tensors group id holds. Errors: the rule at the top of this file. */
 CLT_API clt_status clt_offload_group_tensors(const clt_offload *off, int id, int *n);
 
 /* Sizes everything, checks each tier's budget, then allocates (master values and state
  * zeroed). Fails before allocating anything when a tier cannot hold its part: the text
  * names the tier, the bytes needed and the budget left (and, for HOST, that an NVMe
- * directory would take the master tier). info may be NULL. */
+ * directory would take the master tier). info may be NULL. Starts the worker thread.
+ * Errors: the rule at the top of this file; CLT_ERR_OUT_OF_MEMORY for a tier that
+ * cannot hold its part, CLT_ERR_IO for an NVMe directory that is missing or not
+ * writable, CLT_ERR_INVALID_ARG when already planned or without groups. */
 CLT_API clt_status clt_offload_plan(clt_offload *off, clt_offload_plan_info *info);
 
-/* What plan() would allocate, without allocating (for a start-of-run summary or a
- * dry run). */
+/* What plan() would allocate, without allocating (for a start-of-run summary or a dry
+ * run). Errors: the rule at the top of this file (CLT_ERR_INVALID_ARG without groups). */
 CLT_API clt_status clt_offload_plan_bytes(const clt_offload *off, clt_offload_plan_info *info);
 
 /* The f32 master values of group id (its numel), to or from host memory; set also
- * rewrites the group's working copy. Waits for the worker. */
+ * rewrites the group's working copy. Waits for the worker. Errors: the rule at the top
+ * of this file. */
 CLT_API clt_status clt_offload_set_master(clt_offload *off, int id, const float *src);
 CLT_API clt_status clt_offload_get_master(clt_offload *off, int id, float *dst);
 
 /* The master values of every group in their layout: a HOST or NVME buffer of f32, for
- * checkpoints. After writing it directly call clt_offload_sync_work. */
+ * checkpoints; it belongs to the engine (valid until destroy; NULL before plan). After
+ * writing it directly call clt_offload_sync_work. */
 CLT_API clt_buffer *clt_offload_master_buffer(clt_offload *off);
-/* Rewrites every working copy from the master values (after a load). */
+/* Rewrites every working copy from the master values (after a load). Errors: the rule
+ * at the top of this file. */
 CLT_API clt_status clt_offload_sync_work(clt_offload *off);
 
 /* The optimizer state of tensor t of group id, as tensors of the master tier's buffers:
  * AdamW/LAMB m, v (and with q8 states m_absmax, v_absmax), SGD momentum. *n says how
- * many (up to 4). For checkpoints; valid until destroy. */
+ * many (up to 4). For checkpoints; valid until destroy. Errors: the rule at the top of
+ * this file. */
 CLT_API clt_status clt_offload_state(clt_offload *off, int id, int t, clt_tensor out[4],
                                      int *n);
 
 /* The device working copy of group id: (numel,) of work_dtype. The upload is enqueued
  * (after waiting for the group's pending update) and usable by work enqueued after the
- * call. A group already on the device and current moves nothing. Errors: every device
- * slot is held by a group not released. */
+ * call. A group already on the device and current moves nothing; the tensor's buffer
+ * belongs to the engine. Errors: the rule at the top of this file; CLT_ERR_INVALID_ARG
+ * when every device slot is held by a group not released. */
 CLT_API clt_status clt_offload_fetch(clt_offload *off, int id, clt_tensor *work);
 /* Starts group id's upload ahead of its fetch (a no-op when its current copy is already
  * on the device or on its way): waits for the group's pending update, takes a slot as
@@ -215,30 +234,39 @@ CLT_API clt_status clt_offload_fetch(clt_offload *off, int id, clt_tensor *work)
  * enqueues the upload after the work enqueued so far, while work enqueued later does
  * not wait for it; fetch(id) then makes later work wait for it. Errors: as fetch. */
 CLT_API clt_status clt_offload_prefetch(clt_offload *off, int id);
-/* The slot may be reused; the copy stays valid in it until then. */
+/* The slot may be reused; the copy stays valid in it until then. Errors: the rule at
+ * the top of this file. */
 CLT_API clt_status clt_offload_release(clt_offload *off, int id);
 
 /* A device tensor (numel,) of work_dtype for group id's gradients. With accumulate the
  * gradients already copied out this step are loaded into it first (gradient
- * accumulation); else its contents are undefined (the caller writes them). */
+ * accumulation); else its contents are undefined (the caller writes them). Errors: the
+ * rule at the top of this file; CLT_ERR_INVALID_ARG when every gradient slot holds
+ * gradients not marked ready. */
 CLT_API clt_status clt_offload_grad(clt_offload *off, int id, bool accumulate,
                                     clt_tensor *grad);
-/* The group's gradients are complete: copies them to the host (enqueued) and frees
- * the slot. EAGER, after begin_step: also hands the group's update to the worker. */
+/* The group's gradients are complete: copies them to the host (enqueued) and frees the
+ * slot. EAGER, after begin_step: also hands the group's update to the worker. Errors:
+ * the rule at the top of this file; CLT_ERR_INVALID_ARG without a clt_offload_grad for
+ * the group first, or (EAGER) a group handed over twice in one step. */
 CLT_API clt_status clt_offload_grads_ready(clt_offload *off, int id);
 
 /* Waits for every gradient copy and writes Σ g² over all groups (f32, the same as the
- * SQNORM op over the whole layout) to *out: inf or NaN when they overflowed. EAGER: an
- * error while the begun step waits for some group's grads_ready. */
+ * SQNORM op over the whole layout) to *out: inf or NaN when they overflowed.
+ * Errors: the rule at the top of this file; EAGER: CLT_ERR_INVALID_ARG while the begun
+ * step waits for some group's grads_ready. */
 CLT_API clt_status clt_offload_grad_sqnorm(clt_offload *off, float *out);
 
 /* Hands this step's update to the worker: every group in order, gradients multiplied by
  * grad_scale first. Returns at once; fetch waits per group, clt_offload_wait for all.
- * Every group's gradients must be ready. AFTER_BACKWARD only (EAGER: begin_step). */
+ * Every group's gradients must be ready. AFTER_BACKWARD only (EAGER: begin_step).
+ * Errors: the rule at the top of this file; CLT_ERR_INVALID_ARG in EAGER mode or for a
+ * group without gradients this step. */
 CLT_API clt_status clt_offload_step(clt_offload *off, float lr, int64_t step,
                                     float grad_scale);
 /* Waits until the worker is idle (NVME: every update written back); reports a failure
- * of the last step's update. */
+ * of the last step's update. Errors: the rule at the top of this file; a failed
+ * update's status, with the host optimizer's sentence. */
 CLT_API clt_status clt_offload_wait(clt_offload *off);
 
 /* EAGER: this step's lr, step (>= 1) and grad_scale, before the backward that gives its
@@ -252,9 +280,13 @@ CLT_API clt_status clt_offload_begin_step(clt_offload *off, float lr, int64_t st
 /* EAGER: after the backward, waits for the worker and says how many groups' updates
  * of the last begun step the per-group inf/NaN gate skipped; skipped (one entry per
  * group, may be NULL) marks which. Since it waits, call it when grad_sqnorm says inf
- * or NaN rather than every step. AFTER_BACKWARD: 0, the engine skips nothing. */
+ * or NaN rather than every step. AFTER_BACKWARD: 0, the engine skips nothing.
+ * Errors: the rule at the top of this file; EAGER: CLT_ERR_INVALID_ARG while the begun
+ * step waits for some group's grads_ready. */
 CLT_API clt_status clt_offload_skipped(clt_offload *off, int *n_skipped, bool *skipped);
 
+/* A snapshot of the counters, and setting them back to 0. Errors: only the general
+ * ones (clt.h). */
 CLT_API clt_status clt_offload_get_stats(const clt_offload *off, clt_offload_stats *out);
 CLT_API void clt_offload_reset_stats(clt_offload *off);
 

@@ -327,25 +327,39 @@ typedef struct clt_op {
     } u;
 } clt_op;
 
-/* "gemm", "attention_fwd" ...: the name of the union member; "?" for an unknown kind. */
+/* "gemm", "attention_fwd" ...: the name of the union member; "?" for an unknown kind.
+ * Static. */
 CLT_API const char *clt_op_name(clt_op_kind kind);
 
-/* Looks an op up by name. CLT_ERR_INVALID_ARG if there is no such op. */
+/* Looks an op up by the name clt_op_name gives. Errors: CLT_ERR_INVALID_ARG for NULL
+ * or a name that is no op's. */
 CLT_API clt_status clt_op_from_name(const char *name, clt_op_kind *out);
 
 /* Validates and runs the op on the context's device. If the device's driver cannot run
  * this op with these dtypes, the host driver runs it (logged at info level, counted in
  * clt_stats.ops_fallback). With `done` NULL it blocks until the op has finished;
- * otherwise see buffer.h for events. */
+ * otherwise see buffer.h for events (a host fallback has finished on return). `op` is
+ * read during the call only; the tensors' buffers must belong to ctx and stay alive
+ * until the op has finished. The first run of an op on an OpenCL device may build its
+ * program and measure kernel candidates (CLT_TUNE): seconds, once per device and cache
+ * directory. Work: one thread at a time per context (clt.h).
+ * Errors: CLT_ERR_INVALID_ARG when validation fails (the text names the op, the argument
+ * and the rule; nothing has been written); CLT_ERR_UNSUPPORTED when the device cannot run
+ * this shape class and the host cannot stand in (a tile that needs more local memory
+ * than the device has); CLT_ERR_OUT_OF_MEMORY for scratch memory some kernels need,
+ * counted against the DEVICE tier; CLT_ERR_BUILD, CLT_ERR_LAUNCH and CLT_ERR_DEVICE_LOST
+ * from the device. */
 CLT_API clt_status clt_op_run(clt_context *ctx, const clt_op *op, clt_event **done);
 
 /* Whether the context's device runs ops of this kind with this storage dtype (f32, f16
  * or bf16, in the op's tensors that take it) itself (true) or would fall back to the
- * host (false). False for i32 and u8, which hold indices and codes. */
+ * host (false). False for i32 and u8, which hold indices and codes. Runs nothing.
+ * Errors: CLT_ERR_INVALID_ARG for NULL ctx or out, an unknown kind or dtype. */
 CLT_API clt_status clt_op_supported(clt_context *ctx, clt_op_kind kind, clt_dtype dtype,
                                     bool *out);
 
-/* Shorthand for clt_op_run with a GEMM. */
+/* Shorthand for clt_op_run with a GEMM (args is copied into a clt_op). Errors: as
+ * clt_op_run, and CLT_ERR_INVALID_ARG for NULL args. */
 CLT_API clt_status clt_gemm(clt_context *ctx, const clt_gemm_args *args, clt_event **done);
 
 #ifdef __cplusplus

@@ -52,18 +52,19 @@ CLT_API const char *clt_st_dtype_name(clt_st_dtype dtype);
 /* Bytes per element (1, 2, 4 or 8); 0 for an unknown value. */
 CLT_API size_t clt_st_dtype_size(clt_st_dtype dtype);
 
-/* Looks up a name as written in files (exact, case-sensitive). CLT_ERR_INVALID_ARG for
- * NULL or a name that is not a dtype. */
+/* Looks up a name as written in files (exact, case-sensitive). Errors:
+ * CLT_ERR_INVALID_ARG for NULL or a name that is not a dtype. */
 CLT_API clt_status clt_st_dtype_from_name(const char *name, clt_st_dtype *out);
 
-/* F32, F16, BF16, I32 and U8 correspond to clt_dtype; the others give
- * CLT_ERR_UNSUPPORTED, unknown values or NULL CLT_ERR_INVALID_ARG. */
+/* F32, F16, BF16, I32 and U8 correspond to clt_dtype. Errors: CLT_ERR_UNSUPPORTED for
+ * the other safetensors dtypes, CLT_ERR_INVALID_ARG for unknown values or NULL. */
 CLT_API clt_status clt_st_dtype_from_clt(clt_dtype dtype, clt_st_dtype *out);
 CLT_API clt_status clt_st_dtype_to_clt(clt_st_dtype dtype, clt_dtype *out);
 
 /* ---- writing ------------------------------------------------------------------------ */
 
-/* A writer belongs to one thread at a time; readers may be shared (see read). */
+/* A writer belongs to one thread at a time; readers may be shared (see read). Neither
+ * needs a context. */
 typedef struct clt_st_writer clt_st_writer;
 
 /* Supplies a tensor's bytes at commit time, for data that is not in host memory as one
@@ -73,13 +74,16 @@ typedef struct clt_st_writer clt_st_writer;
  * prefixed with the file and tensor. */
 typedef clt_status (*clt_st_source_fn)(void *user, size_t offset, void *dst, size_t bytes);
 
-/* Starts a file that will replace `path` on commit. Creates the temporary file now
- * (beside path, so the rename stays on one file system), so an unwritable directory
- * fails here with CLT_ERR_IO. */
+/* Starts a file that will replace `path` on commit, as a writer in *out that is the
+ * caller's until clt_st_writer_destroy (path is copied). Creates the temporary file now
+ * (beside path, so the rename stays on one file system). Errors: CLT_ERR_INVALID_ARG for
+ * a NULL or empty path; CLT_ERR_IO when the temporary file cannot be created (an
+ * unwritable or missing directory). */
 CLT_API clt_status clt_st_writer_open(const char *path, clt_st_writer **out);
 
 /* Sets a "__metadata__" entry; setting a key again replaces its value. Both strings are
- * copied and must be valid UTF-8 (CLT_ERR_INVALID_ARG otherwise). */
+ * copied. Errors: CLT_ERR_INVALID_ARG for NULL, a string that is not valid UTF-8, or a
+ * finished writer. */
 CLT_API clt_status clt_st_writer_set_metadata(clt_st_writer *w, const char *key,
                                               const char *value);
 
@@ -90,24 +94,30 @@ CLT_API clt_status clt_st_writer_set_metadata(clt_st_writer *w, const char *key,
  *
  * The data is NOT copied: `data` must stay valid and unchanged until commit, abort or
  * destroy, so that a checkpoint of many GB is never held twice in memory. It may be
- * NULL only when bytes is 0. */
+ * NULL only when bytes is 0. Errors: CLT_ERR_INVALID_ARG for a break of these rules, an
+ * unknown dtype or a finished writer (the text names the tensor). */
 CLT_API clt_status clt_st_writer_add(clt_st_writer *w, const char *name, clt_st_dtype dtype,
                                      int rank, const int64_t *shape, const void *data,
                                      size_t bytes);
 
-/* Like clt_st_writer_add, but the bytes come from `source(user, ...)` during commit. */
+/* Like clt_st_writer_add, but the bytes come from `source(user, ...)`, called during
+ * commit on the committing thread; `user` must stay valid until then. Errors: as
+ * clt_st_writer_add, and CLT_ERR_INVALID_ARG for a NULL source. */
 CLT_API clt_status clt_st_writer_add_source(clt_st_writer *w, const char *name,
                                             clt_st_dtype dtype, int rank,
                                             const int64_t *shape, size_t bytes,
                                             clt_st_source_fn source, void *user);
 
 /* Writes the header and the data, fsyncs the file, renames it over path and fsyncs the
- * directory. On any failure the temporary file is removed and path is untouched
- * (CLT_ERR_IO names the file and the system's reason, e.g. a full disk). Either way the
- * writer is finished: later calls other than destroy give CLT_ERR_INVALID_ARG. */
+ * directory. On any failure the temporary file is removed and path is untouched. Either
+ * way the writer is finished: later calls other than destroy give CLT_ERR_INVALID_ARG,
+ * and it still needs clt_st_writer_destroy. Errors: CLT_ERR_IO naming the file and the
+ * system's reason (a full disk); a source's own status; CLT_ERR_INVALID_ARG for a
+ * finished writer. */
 CLT_API clt_status clt_st_writer_commit(clt_st_writer *w);
 
-/* Removes the temporary file and finishes the writer without touching path. */
+/* Removes the temporary file and finishes the writer without touching path; the
+ * handle still needs clt_st_writer_destroy. NULL or a finished writer: nothing. */
 CLT_API void clt_st_writer_abort(clt_st_writer *w);
 
 /* Frees the writer; without a commit this aborts. NULL does nothing. */
@@ -129,8 +139,10 @@ typedef struct clt_st_info {
  * file's size, the JSON, every entry's dtype, shape and data_offsets (inside the data,
  * matching the shape, not overlapping, together covering the data with no gap or
  * trailing bytes, as the reference implementation requires), unique names, and string
- * metadata. CLT_ERR_IO when the file cannot be read, CLT_ERR_FORMAT when it is not such
- * a file, naming the problem. */
+ * metadata. The reader in *out is the caller's until clt_st_reader_close; it keeps the
+ * file open. Errors: CLT_ERR_INVALID_ARG for a NULL path; CLT_ERR_IO when the file
+ * cannot be opened or read; CLT_ERR_FORMAT when it is not such a file, naming the
+ * problem; CLT_ERR_UNSUPPORTED for a tensor of more than CLT_ST_MAX_RANK dimensions. */
 CLT_API clt_status clt_st_reader_open(const char *path, clt_st_reader **out);
 
 /* Number of tensors. */
@@ -139,18 +151,21 @@ CLT_API size_t clt_st_reader_count(const clt_st_reader *r);
 /* The i-th tensor's name in header order, or NULL when i >= count. Valid until close. */
 CLT_API const char *clt_st_reader_name(const clt_st_reader *r, size_t i);
 
-/* Describes the named tensor. CLT_ERR_INVALID_ARG for NULL or a name not in the file. */
+/* Describes the named tensor. Errors: CLT_ERR_INVALID_ARG for NULL or a name not in
+ * the file. */
 CLT_API clt_status clt_st_reader_find(const clt_st_reader *r, const char *name,
                                       clt_st_info *out);
 
-/* Reads the whole tensor into dst, which holds exactly `bytes` bytes: a size other than
- * the tensor's gives CLT_ERR_INVALID_ARG. Uses pread, so several threads may read from
- * one reader at once. CLT_ERR_IO when the file has shrunk or fails to read. */
+/* Reads the whole tensor into dst, which holds exactly `bytes` bytes. Uses pread, so
+ * several threads may read from one reader at once. Errors: CLT_ERR_INVALID_ARG for
+ * NULL, a name not in the file, or a size other than the tensor's; CLT_ERR_IO when the
+ * file has shrunk or fails to read. */
 CLT_API clt_status clt_st_reader_read(const clt_st_reader *r, const char *name, void *dst,
                                       size_t bytes);
 
 /* Reads `bytes` bytes starting `offset` bytes into the tensor, for streaming a large
- * tensor in pieces. The range must lie inside the tensor (CLT_ERR_INVALID_ARG). */
+ * tensor in pieces; thread-safe as clt_st_reader_read. Errors: as clt_st_reader_read,
+ * with CLT_ERR_INVALID_ARG for a range that does not lie inside the tensor. */
 CLT_API clt_status clt_st_reader_read_range(const clt_st_reader *r, const char *name,
                                             size_t offset, void *dst, size_t bytes);
 
@@ -161,7 +176,8 @@ CLT_API const char *clt_st_reader_metadata(const clt_st_reader *r, const char *k
 CLT_API size_t clt_st_reader_metadata_count(const clt_st_reader *r);
 CLT_API const char *clt_st_reader_metadata_key(const clt_st_reader *r, size_t i);
 
-/* Closes the file and frees the reader. NULL does nothing. */
+/* Closes the file and frees the reader; the names and values it gave die with it. Not
+ * while another thread reads from it. NULL does nothing. */
 CLT_API void clt_st_reader_close(clt_st_reader *r);
 
 #ifdef __cplusplus

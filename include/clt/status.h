@@ -33,12 +33,16 @@ typedef enum clt_status {
  * "unknown status". Thread-safe; the string is static. */
 CLT_API const char *clt_status_str(clt_status status);
 
-/* The enumerator's name ("CLT_ERR_OUT_OF_MEMORY"). Never NULL. */
+/* The enumerator's name ("CLT_ERR_OUT_OF_MEMORY"). Never NULL; unknown values give
+ * "CLT_ERR_UNKNOWN". Thread-safe; the string is static. */
 CLT_API const char *clt_status_name(clt_status status);
 
 /* The sentence describing the most recent failure on the calling thread, or "" if
- * nothing has failed on it yet. Successful calls do not clear it. The pointer stays
- * valid until the next failing clt call on the same thread. */
+ * nothing has failed on it yet. Successful calls do not clear it, so read it only after
+ * a call has returned something other than CLT_OK. Each thread has its own: a failure
+ * on one thread never shows on another. The next failing clt call on the same thread
+ * overwrites the text, and the pointer dies with the thread: copy the text to keep it.
+ * Never NULL. */
 CLT_API const char *clt_last_error(void);
 
 #ifdef __cplusplus

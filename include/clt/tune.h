@@ -20,12 +20,18 @@ extern "C" {
 
 /* Measures the candidates for ops of `kind` on the context's device and stores the
  * winner in the tuning cache (if the context has a cache directory). Takes seconds. A
- * device with nothing to tune returns CLT_OK at once. */
+ * device with nothing to tune returns CLT_OK at once. Runs work on the context: one
+ * thread at a time per context (clt.h). Errors: CLT_ERR_INVALID_ARG for NULL ctx, an
+ * unknown kind or unknown flags; what building and running the candidates meets
+ * (CLT_ERR_BUILD, CLT_ERR_LAUNCH, CLT_ERR_OUT_OF_MEMORY), prefixed with the op. */
 CLT_API clt_status clt_tune(clt_context *ctx, clt_op_kind kind, unsigned flags);
 
-/* Writes into `out` a short description of how the context would run `op` — the
- * kernel and its parameters ("gemm_cpu RM=6 NR=16 KU=2"), "host fallback" — after
- * validating it as clt_op_run would. May build programs or tune, as a first run does. */
+/* Writes into `out` (`size` bytes, NUL-terminated, cut to fit) a short description of
+ * how the context would run `op` — the kernel and its parameters ("gemm_cpu RM=6 NR=16
+ * KU=2"), "host fallback", or the driver's name — after validating it as clt_op_run
+ * would. Runs nothing, but may build programs or tune, as a first run does: one thread
+ * at a time per context (clt.h). Errors: CLT_ERR_INVALID_ARG for NULL out or size 0 and
+ * as clt_op_run's validation; CLT_ERR_BUILD from a program build. */
 CLT_API clt_status clt_op_describe(clt_context *ctx, const clt_op *op, char *out, size_t size);
 
 #ifdef __cplusplus

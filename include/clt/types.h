@@ -48,10 +48,10 @@ typedef enum clt_dtype {
 /* The dtypes values are stored in, 0 .. CLT_FLOAT_DTYPE_COUNT - 1: f32, f16, bf16. */
 #define CLT_FLOAT_DTYPE_COUNT 3
 
-/* "DEVICE", "HOST_PINNED", "HOST", "NVME"; "?" for an unknown value. */
+/* "DEVICE", "HOST_PINNED", "HOST", "NVME"; "?" for an unknown value. Static. */
 CLT_API const char *clt_tier_name(clt_tier tier);
 
-/* "f32", "f16", "bf16", "i32", "u8"; "?" for an unknown value. */
+/* "f32", "f16", "bf16", "i32", "u8"; "?" for an unknown value. Static. */
 CLT_API const char *clt_dtype_name(clt_dtype dtype);
 
 /* Bytes per element: 4, 2 or 1; 0 for an unknown value. */

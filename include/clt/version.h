@@ -1,4 +1,4 @@
-/* clt — library version. */
+/* clt — library version, and what it promises: clt.h, "Versions". */
 #ifndef CLT_VERSION_H
 #define CLT_VERSION_H
 
@@ -16,8 +16,9 @@
 extern "C" {
 #endif
 
-/* The version of the library actually linked, which may differ from the headers
- * compiled against (CLT_VERSION_NUMBER). Thread-safe. */
+/* The version of the library actually loaded, as CLT_VERSION_NUMBER and as
+ * CLT_VERSION_STRING ("0.1.0", static) would give it; it may differ from the headers
+ * compiled against. Thread-safe; never fail. */
 CLT_API int clt_version_number(void);
 CLT_API const char *clt_version_string(void);
 
