@@ -29,8 +29,14 @@ clt_status clt_parse_size(const char *text, uint64_t *out)
         return clt_fail(CLT_ERR_INVALID_ARG, "size '%s' is out of range", text);
     double fraction = 0.0;
     if (*end == '.') {
+        /* Digits only: strtod would also take an exponent ("0.1e50"), which no size has
+         * and which could make the fraction too large for any integer. */
         const char *f = end;
+        const size_t digits = strspn(f + 1, "0123456789");
         fraction = strtod(f, &end);
+        if (end != f + 1 + digits)
+            return clt_fail(CLT_ERR_INVALID_ARG,
+                            "size '%s' is not a number (expected e.g. 4096, 512M, 1.5G)", text);
     }
     const char *unit = end;
     unsigned shift = 0;

@@ -162,6 +162,7 @@ static void parse_size_table(void **state)
         "16777216T",  /* 2^64: overflows */
         "18446744073709551616", "99999999999999999999999", "1 2", "M12", "12MM", "nan",
         "inf", "12 Q",
+        "0.1e50", ".5e400", "1.5e3", "1.e5", "1.0x1p3", /* exponents: 0.1e50 was UB */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         uint64_t v = 12345;
