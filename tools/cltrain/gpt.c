@@ -294,6 +294,67 @@ static clt_status zero_fill(gpt_model *m, clt_buffer *buf)
     return CLT_OK;
 }
 
+/* Block l's own activation set: everything its backward pass reads but its output
+ * (residual3). Keep in step with block_set_bytes. */
+static clt_status alloc_block_set(gpt_model *m, struct block_acts *b, int l)
+{
+    const size_t BT = (size_t)m->batch * (size_t)m->cfg.ctx, C = (size_t)m->cfg.dim;
+    const size_t NH = (size_t)m->cfg.heads;
+    const clt_dtype dt = m->dtype, f32 = CLT_DTYPE_F32;
+    b->set = l;
+    TRY(alloc(m, &b->ln1, BT, C, dt));
+    TRY(alloc(m, &b->ln1_mean, BT, 1, f32));
+    TRY(alloc(m, &b->ln1_rstd, BT, 1, f32));
+    TRY(alloc(m, &b->qkv, BT, 3 * C, dt));
+    TRY(alloc(m, &b->atty, BT, C, dt));
+    TRY(alloc(m, &b->att_lse, BT, NH, f32));
+    TRY(alloc(m, &b->residual2, BT, C, dt));
+    TRY(alloc(m, &b->ln2, BT, C, dt));
+    TRY(alloc(m, &b->ln2_mean, BT, 1, f32));
+    TRY(alloc(m, &b->ln2_rstd, BT, 1, f32));
+    TRY(alloc(m, &b->fch, BT, 4 * C, dt));
+    return alloc(m, &b->fch_gelu, BT, 4 * C, dt);
+}
+
+/* The bytes alloc_block_set allocates. */
+static uint64_t block_set_bytes(const gpt_model *m)
+{
+    const uint64_t BT = (uint64_t)m->batch * (uint64_t)m->cfg.ctx, C = (uint64_t)m->cfg.dim;
+    const uint64_t NH = (uint64_t)m->cfg.heads, es = clt_dtype_size(m->dtype);
+    return BT * C * es * (1 + 3 + 1 + 1 + 1 + 4 + 4) + BT * 4 * (4 + NH);
+}
+
+clt_status gpt_keep_activations(gpt_model *m, uint64_t reserve, int *kept)
+{
+    const int L = m->cfg.layers;
+    int n = 0;
+    if (m->off && L > 1) {
+        clt_stats st;
+        TRY(check(m, clt_context_stats(m->ctx, &st)));
+        const uint64_t used = st.mem_used[CLT_TIER_DEVICE], budget = st.mem_budget[CLT_TIER_DEVICE];
+        const uint64_t left = budget > used ? budget - used : 0;
+        const uint64_t fit = left > reserve ? (left - reserve) / block_set_bytes(m) : 0;
+        /* the last block finds its activations in the shared set anyway */
+        const int want = fit < (uint64_t)(L - 1) ? (int)fit : L - 1;
+        for (int l = L - 2; l >= L - 1 - want; l--, n++) {
+            /* a device that has less than its budget says so here: keep fewer */
+            const size_t owned = m->n_owned, bytes = m->bytes;
+            struct block_acts shared = m->blocks[l];
+            if (alloc_block_set(m, &m->blocks[l], l) == CLT_OK)
+                continue;
+            while (m->n_owned > owned)
+                clt_buffer_destroy(m->owned[--m->n_owned]);
+            m->bytes = bytes;
+            m->blocks[l] = shared;
+            m->err[0] = '\0';
+            break;
+        }
+    }
+    if (kept)
+        *kept = m->off ? n + 1 : L;
+    return CLT_OK;
+}
+
 static clt_status allocate_all(gpt_model *m)
 {
     const struct gpt_config *c = &m->cfg;
@@ -314,23 +375,13 @@ static clt_status allocate_all(gpt_model *m)
     TRY(alloc(m, &m->encoded, BT, C, dt));
     for (int l = 0; l < c->layers; l++) {
         struct block_acts *b = &m->blocks[l];
+        m->set_holder[l] = -1;
         if (m->off && l > 0) { /* streamed: recomputed per block into one shared set */
             *b = m->blocks[0];
             TRY(alloc(m, &b->residual3, BT, C, dt));
             continue;
         }
-        TRY(alloc(m, &b->ln1, BT, C, dt));
-        TRY(alloc(m, &b->ln1_mean, BT, 1, f32));
-        TRY(alloc(m, &b->ln1_rstd, BT, 1, f32));
-        TRY(alloc(m, &b->qkv, BT, 3 * C, dt));
-        TRY(alloc(m, &b->atty, BT, C, dt));
-        TRY(alloc(m, &b->att_lse, BT, NH, f32));
-        TRY(alloc(m, &b->residual2, BT, C, dt));
-        TRY(alloc(m, &b->ln2, BT, C, dt));
-        TRY(alloc(m, &b->ln2_mean, BT, 1, f32));
-        TRY(alloc(m, &b->ln2_rstd, BT, 1, f32));
-        TRY(alloc(m, &b->fch, BT, 4 * C, dt));
-        TRY(alloc(m, &b->fch_gelu, BT, 4 * C, dt));
+        TRY(alloc_block_set(m, b, l));
         TRY(alloc(m, &b->residual3, BT, C, dt));
     }
     TRY(alloc(m, &m->lnf, BT, C, dt));
@@ -379,12 +430,13 @@ static clt_status create(clt_context *ctx, const struct gpt_config *cfg, clt_dty
     m->stage_elems = STAGING_ELEMS > (size_t)cfg->vocab ? STAGING_ELEMS : (size_t)cfg->vocab;
     m->params = calloc(m->n_params, sizeof *m->params);
     m->blocks = calloc((size_t)cfg->layers, sizeof *m->blocks);
+    m->set_holder = calloc((size_t)cfg->layers, sizeof *m->set_holder);
     m->owned = calloc(m->cap_owned, sizeof *m->owned);
     m->stage = malloc(m->stage_elems * sizeof *m->stage);
     if (dtype != CLT_DTYPE_F32)
         m->stage16 = malloc(m->stage_elems * sizeof *m->stage16);
     clt_status s = CLT_ERR_OUT_OF_MEMORY;
-    if (!m->params || !m->blocks || !m->owned || !m->stage ||
+    if (!m->params || !m->blocks || !m->set_holder || !m->owned || !m->stage ||
         (dtype != CLT_DTYPE_F32 && !m->stage16))
         goto done;
     m->layout_elems = gpt_params_layout(cfg, m->params);
@@ -428,6 +480,7 @@ void gpt_destroy(gpt_model *m)
         clt_buffer_destroy(m->owned[i]);
     free(m->owned);
     free(m->blocks);
+    free(m->set_holder);
     free(m->params);
     free(m->stage);
     free(m->stage16);
@@ -491,6 +544,9 @@ static clt_status upload_batch(gpt_model *m, const int32_t *tokens, const int32_
 clt_status gpt_block_forward(gpt_model *m, int l, clt_buffer *input)
 {
     struct block_acts *b = &m->blocks[l];
+    if (m->set_holder[b->set] == l)
+        return CLT_OK; /* a recomputation of what the set still holds */
+    m->set_holder[b->set] = -1;
     const int64_t BT = (int64_t)m->B * m->T, C = m->cfg.dim, NH = m->cfg.heads;
     const int64_t hs = C / NH;
     const clt_dtype dt = m->dtype;
@@ -531,8 +587,10 @@ clt_status gpt_block_forward(gpt_model *m, int l, clt_buffer *input)
 
     TRY(copy(m, b->residual3, b->residual2, rows_bytes));
     bias = pw(m, block_param(l, L_FCPROJ_B));
-    return matmul(m, mat(b->residual3, dt, BT, C), mat(b->fch_gelu, dt, BT, 4 * C), false,
-                  pw(m, block_param(l, L_FCPROJ_W)), false, &bias, 1.0f);
+    TRY(matmul(m, mat(b->residual3, dt, BT, C), mat(b->fch_gelu, dt, BT, 4 * C), false,
+               pw(m, block_param(l, L_FCPROJ_W)), false, &bias, 1.0f));
+    m->set_holder[b->set] = l;
+    return CLT_OK;
 }
 
 /* The last block's output, the input of ln_f. */
@@ -552,6 +610,8 @@ clt_status gpt_forward(gpt_model *m, const int32_t *tokens, const int32_t *targe
     m->T = T;
     const int64_t BT = (int64_t)B * T, C = m->cfg.dim, V = m->cfg.vocab;
     const clt_dtype dt = m->dtype;
+    for (int l = 0; l < m->cfg.layers; l++)
+        m->set_holder[l] = -1; /* every block's activations are this pass's from here on */
     TRY(gpt_stream_forward_begin(m));
 
     clt_op op = {.kind = CLT_OP_EMBEDDING_FWD};

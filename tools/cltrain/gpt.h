@@ -77,12 +77,21 @@ void gpt_destroy(gpt_model *m);
  * one for ln_f (the first and last resident on the device), laid out as the layout
  * above, so gpt_param_buffer is the engine's master buffer (HOST or NVME) in the same
  * layout. The forward pass keeps only each block's input; the backward pass recomputes
- * each block's activations from it into one shared set before its backward pass.
+ * each block's activations from it into one shared set before its backward pass (but
+ * those gpt_keep_activations gives a set of their own).
  * Gradients go to the engine (clt_offload_grads_ready per group); the caller runs the
  * engine's norm and step instead of an optimizer. gpt_grad_buffer and gpt_work_buffer
  * are NULL. Errors: the engine's plan (naming the tier), then the device allocations. */
 clt_status gpt_create_streamed(clt_context *ctx, const struct gpt_config *cfg, clt_dtype dtype,
                                int batch, const clt_offload_opts *opts, gpt_model **out);
+/* A streamed model recomputes each block's activations in the backward pass, in one
+ * shared set, but the last block's (still there from the forward pass). This gives the
+ * blocks below it sets of their own, kept from the forward pass, for as many as the
+ * DEVICE budget holds while `reserve` bytes stay free (the ops' scratch, later
+ * allocations): fewer recomputations, the same results. *kept (may be NULL) says how
+ * many blocks go without recomputation (every block of a resident model). */
+clt_status gpt_keep_activations(gpt_model *m, uint64_t reserve, int *kept);
+
 /* The engine of a streamed model; NULL for a resident one. */
 clt_offload *gpt_offload(gpt_model *m);
 

@@ -23,6 +23,8 @@ struct block_acts { /* streamed: every layer shares one set but residual3 */
     clt_buffer *ln2, *ln2_mean, *ln2_rstd; /* (BT, C); (BT,) f32 each */
     clt_buffer *fch, *fch_gelu;            /* (BT, 4C): before and after GELU */
     clt_buffer *residual3;                 /* (BT, C): residual2 + MLP, the block's output */
+    int set;                               /* the layer whose buffers these are (but
+                                            * residual3, always the block's own) */
 };
 
 struct gpt_model {
@@ -38,6 +40,10 @@ struct gpt_model {
     clt_buffer *tokens, *targets;     /* (batch, ctx) i32 */
     clt_buffer *encoded;              /* (BT, C): embeddings, the first block's input */
     struct block_acts *blocks;        /* cfg.layers of them */
+    int *set_holder;                  /* per set (indexed by block_acts.set): the block
+                                       * whose activations of the last forward pass it
+                                       * holds, -1 none; a recomputation that finds its
+                                       * block there is skipped */
     clt_buffer *lnf, *lnf_mean, *lnf_rstd; /* (BT, C); (BT,) f32 each */
     clt_buffer *logits, *lse, *loss;  /* (BT, V), which the backward pass turns into
                                        * dlogits in place; (BT,) f32; (1,) f32 */

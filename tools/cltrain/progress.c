@@ -83,6 +83,24 @@ static void end_line(progress *p)
     }
 }
 
+/* "offload": {...}: an engine's counters (of a step, or of the run). */
+static void write_offload(json_writer *w, const clt_offload_stats *st)
+{
+    json_key(w, "offload");
+    json_begin_object(w);
+    json_kv_uint(w, "bytes_to_device", st->bytes_to_device);
+    json_kv_uint(w, "bytes_from_device", st->bytes_from_device);
+    json_kv_uint(w, "bytes_nvme_read", st->bytes_nvme_read);
+    json_kv_uint(w, "bytes_nvme_write", st->bytes_nvme_write);
+    json_kv_uint(w, "uploads", st->uploads);
+    json_kv_double(w, "fetch_wait_ms", (st->fetch_wait_s + st->optim_idle_wait_s) * 1e3);
+    json_kv_double(w, "grad_wait_ms", st->grad_wait_s * 1e3);
+    json_kv_double(w, "optim_ms", st->optim_s * 1e3);
+    json_kv_double(w, "nvme_ms", st->nvme_s * 1e3);
+    json_kv_double(w, "nvme_wait_ms", st->nvme_wait_s * 1e3);
+    json_end_object(w);
+}
+
 static void write_metrics_step(progress *p, const struct step_report *r)
 {
     json_writer w;
@@ -105,6 +123,8 @@ static void write_metrics_step(progress *p, const struct step_report *r)
     for (int t = 0; t < CLT_TIER_COUNT; t++)
         json_kv_uint(&w, tier_json[t], r->mem_used[t]);
     json_end_object(&w);
+    if (r->offloaded)
+        write_offload(&w, &r->offload);
     json_end_object(&w);
     json_finish(&w);
 }
@@ -204,6 +224,8 @@ void progress_summary(progress *p, const struct run_summary *s)
         for (int t = 0; t < CLT_TIER_COUNT; t++)
             json_kv_uint(&w, tier_json[t], s->mem_peak[t]);
         json_end_object(&w);
+        if (s->offloaded)
+            write_offload(&w, &s->offload);
         json_end_object(&w);
         json_finish(&w);
     }

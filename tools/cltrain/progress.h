@@ -4,7 +4,11 @@
  * lines come every `every` steps and at each evaluation, so a log stays readable.
  * Metrics, when a path is given, are JSON Lines: one object per step ("type":"train"),
  * per evaluation ("val") and one at the end ("summary"); the file is flushed per line,
- * so a run that dies keeps what it measured. */
+ * so a run that dies keeps what it measured. Every record of a step and the summary
+ * carry the memory per tier; an offloaded run's also carry "offload": bytes to and from
+ * the device, NVMe bytes read and written, the milliseconds of the host optimizer and
+ * of NVMe staging, and of each wait (fetches for the optimizer, the gradients, the
+ * optimizer for NVMe staging). */
 #ifndef CLTRAIN_PROGRESS_H
 #define CLTRAIN_PROGRESS_H
 
@@ -22,6 +26,10 @@ struct step_report {
     bool skipped;          /* inf/NaN gradients: the optimizer left everything as it was */
     double loss_scale;     /* f16 dynamic loss scale; 1 otherwise */
     uint64_t mem_used[CLT_TIER_COUNT];
+    /* offloaded runs: what the engine moved and waited for during this step (the
+     * difference of its counters; the host optimizer of a step runs during the next) */
+    bool offloaded;
+    clt_offload_stats offload;
 };
 
 struct run_summary {
@@ -31,6 +39,8 @@ struct run_summary {
     double final_loss, val_loss;                       /* NaN when not measured */
     uint64_t mem_peak[CLT_TIER_COUNT];
     const char *checkpoint;                            /* NULL when none was written */
+    bool offloaded;
+    clt_offload_stats offload;                         /* the run's totals */
 };
 
 typedef struct progress progress;

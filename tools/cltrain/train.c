@@ -17,6 +17,7 @@
 #include "progress.h"
 #include "rng.h"
 #include "sample.h"
+#include "scratch.h"
 #include "train.h"
 #include "common/units.h"
 
@@ -24,6 +25,7 @@
 #define F16_SCALE_INIT 65536.0f   /* 2^16, as PyTorch's GradScaler starts */
 #define F16_SCALE_MAX 16777216.0f /* 2^24 */
 #define F16_GROWTH_INTERVAL 1000  /* good steps before the scale doubles */
+#define KEEP_SLACK 4096           /* DEVICE bytes allocated after the model: the norm */
 
 /* Set by SIGINT/SIGTERM: the loop finishes its step, saves and stops. A signal handler
  * can only reach a variable of this kind, hence the one static of the tool. */
@@ -63,6 +65,8 @@ struct run {
     clt_buffer *norm_buf;
     clt_tensor norm, grads;
     int32_t *tokens, *targets;
+    uint64_t scratch;  /* DEVICE bytes the ops' scratch takes at its peak (scratch.h) */
+    int kept;          /* offloaded: blocks whose activations are not recomputed */
     /* what a checkpoint carries beyond tensors */
     int64_t step, opt_step, good_steps, tokens_seen;
     float loss_scale;
@@ -314,6 +318,53 @@ static bool train_step(struct run *r, const struct train_opts *o, double lr, dou
 
 /* ---- set-up ---------------------------------------------------------------------------- */
 
+/* The ops' scratch (scratch.h) on the run's device, before the model takes its part of
+ * the DEVICE budget. */
+static bool measure_scratch(struct run *r, const struct train_opts *o,
+                            const struct gpt_config *cfg)
+{
+    clt_device_info dev;
+    char err[1024];
+    if (!clt_ok(clt_context_device(r->ctx, &dev), "the device"))
+        return false;
+    const struct scratch_probe probe = {
+        .device = dev.name, .cfg = *cfg, .dtype = o->dtype, .batch = o->batch,
+        .accumulate = o->accum > 1, .offloaded = o->offload != OFFLOAD_NONE,
+        .optimizer = o->optimizer};
+    if (!scratch_measure(&probe, &r->scratch, err, sizeof err)) {
+        fprintf(stderr, "cltrain: measuring the ops' DEVICE scratch on %s: %s\n", dev.name,
+                err);
+        return false;
+    }
+    return true;
+}
+
+/* The scratch must fit in what the DEVICE budget leaves once everything is allocated:
+ * nothing but scratch is allocated on the device after set-up, so the room checked
+ * here stays free for it. */
+static bool scratch_fits(struct run *r, const struct train_opts *o)
+{
+    clt_device_info dev;
+    clt_stats st;
+    if (!clt_ok(clt_context_device(r->ctx, &dev), "the device") ||
+        !clt_ok(clt_context_stats(r->ctx, &st), "the device's memory"))
+        return false;
+    const uint64_t used = st.mem_used[CLT_TIER_DEVICE], budget = st.mem_budget[CLT_TIER_DEVICE];
+    if (budget >= used && budget - used >= r->scratch)
+        return true;
+    char b1[32], b2[32], b3[32], b4[32];
+    fprintf(stderr, "cltrain: tier DEVICE on %s: the ops need %s of scratch (GEMM panels, "
+                    "workspaces) beside the %s this run holds there, %s in all, over the "
+                    "DEVICE budget of %s; without that room they would fall back to slower "
+                    "kernels (the bytes: %" PRIu64 " + %" PRIu64 " > %" PRIu64 "). Give "
+                    "--device-mem %" PRIu64 "M or more%s, or lower --batch\n",
+            dev.name, format_bytes(r->scratch, b1, sizeof b1), format_bytes(used, b2, sizeof b2),
+            format_bytes(used + r->scratch, b3, sizeof b3), format_bytes(budget, b4, sizeof b4),
+            used, r->scratch, budget, (used + r->scratch + (1u << 20) - 1) >> 20,
+            o->offload == OFFLOAD_NONE ? ", train with --offload host" : "");
+    return false;
+}
+
 static bool setup(struct run *r, const struct train_opts *o, struct gpt_config *cfg)
 {
     char err[1024];
@@ -353,11 +404,18 @@ static bool setup(struct run *r, const struct train_opts *o, struct gpt_config *
     struct optim_hparams h = optim_defaults(o->optimizer);
     if (o->weight_decay >= 0)
         h.weight_decay = (float)o->weight_decay;
+    if (!measure_scratch(r, o, cfg))
+        return false;
     if (o->offload != OFFLOAD_NONE) {
         clt_offload_opts oo;
         optim_offload_opts(o->optimizer, h,
                            o->offload == OFFLOAD_NVME ? CLT_TIER_NVME : CLT_TIER_HOST, &oo);
+        /* what the budget leaves beside the scratch (and the norm, allocated below)
+         * keeps blocks' activations instead of recomputing them */
         if (!clt_ok(gpt_create_streamed(r->ctx, cfg, o->dtype, o->batch, &oo, &r->model),
+                    "offloaded model") ||
+            !gpt_ok(r->model, gpt_keep_activations(r->model, r->scratch + KEEP_SLACK,
+                                                   &r->kept),
                     "offloaded model"))
             return false;
     } else if (!clt_ok(gpt_create(r->ctx, cfg, o->dtype, o->batch, &r->model), "model")) {
@@ -399,7 +457,8 @@ static bool setup(struct run *r, const struct train_opts *o, struct gpt_config *
         !clt_ok(clt_buffer_create(r->ctx, 4, CLT_TIER_DEVICE, &r->norm_buf), "norm") ||
         !clt_ok(clt_tensor_init(&r->norm, r->norm_buf, 0, CLT_DTYPE_F32, 1,
                                 (const int64_t[]){1}),
-                "norm"))
+                "norm") ||
+        !scratch_fits(r, o))
         return false;
     r->tokens = malloc((size_t)o->batch * cfg->ctx * sizeof *r->tokens);
     r->targets = malloc((size_t)o->batch * cfg->ctx * sizeof *r->targets);
@@ -448,14 +507,24 @@ static void say_plan(struct run *r, const struct train_opts *o, const struct gpt
     if (gpt_offload(r->model) && clt_offload_plan_bytes(gpt_offload(r->model), &plan) == CLT_OK) {
         char b3[32], b4[32], b5[32];
         progress_note(r->prog, "offload %s: %d groups; %s %s (master + optimizer state), "
-                               "HOST %s (gradients, working copies), DEVICE %s (slots) + %s "
-                               "(activations)",
+                               "%s %s (gradients, working copies), DEVICE %s (slots) + %s "
+                               "(activations; %d of %d blocks kept, the others recomputed)",
                       o->offload == OFFLOAD_NVME ? "nvme" : "host", plan.groups,
-                      clt_tier_name(o->offload == OFFLOAD_NVME ? CLT_TIER_NVME : CLT_TIER_HOST),
+                      clt_tier_name(o->offload == OFFLOAD_NVME ? CLT_TIER_NVME : plan.host_tier),
                       format_bytes(plan.master_bytes + plan.state_bytes, b3, sizeof b3),
-                      format_bytes(plan.host_bytes, b4, sizeof b4),
+                      clt_tier_name(plan.host_tier), format_bytes(plan.host_bytes, b4, sizeof b4),
                       format_bytes(plan.device_bytes, b5, sizeof b5),
-                      format_bytes(gpt_bytes(r->model) - plan.device_bytes, b1, sizeof b1));
+                      format_bytes(gpt_bytes(r->model) - plan.device_bytes, b1, sizeof b1),
+                      r->kept, cfg->layers);
+    }
+    clt_stats st;
+    if (clt_context_stats(r->ctx, &st) == CLT_OK) {
+        const uint64_t used = st.mem_used[CLT_TIER_DEVICE], budget = st.mem_budget[CLT_TIER_DEVICE];
+        char b3[32], b4[32];
+        progress_note(r->prog, "DEVICE: %s held + %s op scratch (GEMM panels, workspaces) "
+                               "of a budget of %s",
+                      format_bytes(used, b1, sizeof b1), format_bytes(r->scratch, b3, sizeof b3),
+                      budget == UINT64_MAX ? "no limit" : format_bytes(budget, b4, sizeof b4));
     }
     progress_note(r->prog, "data: %s; %zu training and %zu validation tokens",
                   data_describe(r->data), data_train_tokens(r->data),
@@ -474,16 +543,41 @@ static void say_offload_stats(struct run *r, int64_t steps)
         return;
     const double n = (double)steps, mib = 1024.0 * 1024.0;
     progress_note(r->prog, "offload per step: %.1f MiB to the device, %.1f MiB from it, "
-                           "NVMe %.1f MiB read and %.1f MiB written; host optimizer %.1f ms "
-                           "(NVMe %.1f ms); waited %.1f ms for it in fetches, %.1f ms for "
-                           "gradients",
+                           "NVMe %.1f MiB read and %.1f MiB written; host optimizer %.1f ms, "
+                           "%.1f ms of it waiting for NVMe staging (%.1f ms in all); waited "
+                           "%.1f ms for it in fetches, %.1f ms for gradients",
                   st.bytes_to_device / mib / n, st.bytes_from_device / mib / n,
                   st.bytes_nvme_read / mib / n, st.bytes_nvme_write / mib / n,
-                  st.optim_s * 1e3 / n, st.nvme_s * 1e3 / n,
+                  st.optim_s * 1e3 / n, st.nvme_wait_s * 1e3 / n, st.nvme_s * 1e3 / n,
                   (st.fetch_wait_s + st.optim_idle_wait_s) * 1e3 / n, st.grad_wait_s * 1e3 / n);
 }
 
 /* ---- the run ------------------------------------------------------------------------- */
+
+/* The offload engine's counters now; false for a resident model. */
+static bool offload_counters(struct run *r, clt_offload_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    return gpt_offload(r->model) && clt_offload_get_stats(gpt_offload(r->model), out) == CLT_OK;
+}
+
+/* What the counters grew by from a to b. */
+static clt_offload_stats offload_delta(const clt_offload_stats *a, const clt_offload_stats *b)
+{
+    return (clt_offload_stats){
+        .bytes_to_device = b->bytes_to_device - a->bytes_to_device,
+        .bytes_from_device = b->bytes_from_device - a->bytes_from_device,
+        .bytes_nvme_read = b->bytes_nvme_read - a->bytes_nvme_read,
+        .bytes_nvme_write = b->bytes_nvme_write - a->bytes_nvme_write,
+        .fetches = b->fetches - a->fetches,
+        .uploads = b->uploads - a->uploads,
+        .fetch_wait_s = b->fetch_wait_s - a->fetch_wait_s,
+        .grad_wait_s = b->grad_wait_s - a->grad_wait_s,
+        .optim_s = b->optim_s - a->optim_s,
+        .optim_idle_wait_s = b->optim_idle_wait_s - a->optim_idle_wait_s,
+        .nvme_s = b->nvme_s - a->nvme_s,
+        .nvme_wait_s = b->nvme_wait_s - a->nvme_wait_s};
+}
 
 int train_run(const struct train_opts *o)
 {
@@ -519,6 +613,8 @@ int train_run(const struct train_opts *o)
         struct step_times t = {0};
         double loss = 0, gnorm = 0;
         bool skipped = false;
+        clt_offload_stats off0, off1;
+        const bool offloaded = offload_counters(&r, &off0);
         const double t0 = now_s();
         if (!train_step(&r, o, lr, &loss, &gnorm, &skipped, &t))
             goto done;
@@ -540,6 +636,10 @@ int train_run(const struct train_opts *o)
             .ms_optim = t.optim * 1e3, .eta_s = per_step * (double)(stop_at - step),
             .skipped = skipped, .loss_scale = r.loss_scale};
         memcpy(rep.mem_used, stats.mem_used, sizeof rep.mem_used);
+        if (offloaded && offload_counters(&r, &off1)) {
+            rep.offloaded = true;
+            rep.offload = offload_delta(&off0, &off1);
+        }
         progress_step(r.prog, &rep);
         if ((o->eval_every > 0 && step % o->eval_every == 0) || step == o->steps) {
             if (!evaluate(&r, o, &val_loss))
@@ -550,6 +650,8 @@ int train_run(const struct train_opts *o)
             if (!save_checkpoint(&r, o, o->out))
                 goto done;
         }
+        if (o->after_step)
+            o->after_step(o->after_step_user, step);
     }
     if (o->out) {
         if (!save_checkpoint(&r, o, o->out))
@@ -577,6 +679,7 @@ int train_run(const struct train_opts *o)
     sum.val_loss = val_loss;
     memcpy(sum.mem_peak, stats.mem_peak, sizeof sum.mem_peak);
     sum.checkpoint = saved_at_end ? o->out : NULL;
+    sum.offloaded = offload_counters(&r, &sum.offload);
     progress_summary(r.prog, &sum);
     if (stop_requested) {
         progress_note(r.prog, "cltrain: stopped by a signal at step %" PRId64 "%s", r.step,

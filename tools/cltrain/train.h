@@ -43,6 +43,10 @@ struct train_opts {
     int sample_tokens;          /* generated at the end, 0: none */
     double temperature;
     int top_k;
+    /* Called after each step, once its checkpoint (if one was due) is written; tests
+     * inject faults here (a disk that fills up). NULL: nothing. */
+    void (*after_step)(void *user, int64_t step);
+    void *after_step_user;
 };
 
 /* Runs the training the options describe; text to stderr, the sample to stdout.

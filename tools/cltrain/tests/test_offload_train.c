@@ -3,7 +3,12 @@
  * (f32 AdamW with accumulation, bf16 8-bit AdamW); on PoCL the losses agree within
  * rounding; with a device budget a tenth of the resident model's device footprint it
  * trains on PoCL; a host budget too small with no NVMe directory fails before step 1
- * naming the tier; a missing NVMe directory is refused and no swap file outlives a run. */
+ * naming the tier; a missing NVMe directory is refused and no swap file outlives a run.
+ * The metrics of an offloaded run carry what the engine moved and waited for per step,
+ * and the progress line the memory per tier. On PoCL the ops' scratch (the GEMM's packed
+ * panels) is part of the plan: a DEVICE budget that holds the model but not its scratch
+ * fails before step 1 naming the bytes, and one that holds both runs every GEMM on its
+ * fast path. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,6 +26,7 @@
 
 #include "ckpt.h"
 #include "optim.h"
+#include "scratch.h"
 #include "train.h"
 #include "train_fixture.h"
 
@@ -54,16 +60,18 @@ static struct train_opts base_opts(const char *const *data, const char *device)
     return o;
 }
 
+static char last_text[16384]; /* what the last train_into printed */
+
 /* Trains o into <name>/ with metrics; returns the losses' count. */
 static int train_into(struct train_opts *o, const char *name, double losses[MAX_STEPS + 1])
 {
-    char dir[600], metrics[700], text[16384];
+    char dir[600], metrics[700], *text = last_text;
     tmp_path(name, dir, sizeof dir);
     snprintf(metrics, sizeof metrics, "%s.jsonl", dir);
     remove(metrics);
     o->out = dir;
     o->metrics = metrics;
-    const int status = run_captured(o, text, sizeof text);
+    const int status = run_captured(o, text, sizeof last_text);
     if (status != 0)
         fail_msg("%s: exit %d:\n%s", name, status, text);
     return read_losses(metrics, losses, MAX_STEPS);
@@ -91,6 +99,49 @@ static float *weights_of(const char *name, const struct gpt_config *cfg, size_t 
     return w;
 }
 
+/* DEVICE bytes a streamed run holds before any op runs: the model and the norm. */
+static uint64_t streamed_footprint(const struct train_opts *o)
+{
+    clt_context *ctx = NULL;
+    clt_context_opts co;
+    clt_context_opts_init(&co);
+    co.device = o->device;
+    assert_int_equal(clt_context_create(&co, &ctx), CLT_OK);
+    clt_offload_opts oo;
+    optim_offload_opts(o->optimizer, optim_defaults(o->optimizer), CLT_TIER_HOST, &oo);
+    gpt_model *m = NULL;
+    clt_buffer *norm = NULL;
+    assert_int_equal(gpt_create_streamed(ctx, &o->cfg, o->dtype, o->batch, &oo, &m), CLT_OK);
+    assert_int_equal(clt_buffer_create(ctx, 4, CLT_TIER_DEVICE, &norm), CLT_OK);
+    clt_stats st;
+    assert_int_equal(clt_context_stats(ctx, &st), CLT_OK);
+    clt_buffer_destroy(norm);
+    gpt_destroy(m);
+    clt_context_destroy(ctx);
+    return st.mem_used[CLT_TIER_DEVICE];
+}
+
+static uint64_t ops_scratch(const struct train_opts *o)
+{
+    uint64_t scratch = 0;
+    char err[1024];
+    const struct scratch_probe probe = {.device = o->device, .cfg = o->cfg, .dtype = o->dtype,
+                                        .batch = o->batch, .accumulate = o->accum > 1,
+                                        .offloaded = true, .optimizer = o->optimizer};
+    if (!scratch_measure(&probe, &scratch, err, sizeof err))
+        fail_msg("scratch_measure: %s", err);
+    return scratch;
+}
+
+/* A DEVICE budget that holds a streamed run and its ops' scratch and nothing more: every
+ * block's activations but the last block's are recomputed in the backward pass. */
+static uint64_t tight_budget(const struct train_opts *o)
+{
+    return streamed_footprint(o) + ops_scratch(o) + 4096;
+}
+
+/* The same run resident and offloaded (with o's device budget; the resident run has
+ * none). */
 static void same_run(struct train_opts *o, const char *tag, enum train_offload mode,
                      const char *nvme_dir)
 {
@@ -98,12 +149,21 @@ static void same_run(struct train_opts *o, const char *tag, enum train_offload m
     char a[128], b[128];
     snprintf(a, sizeof a, "%s-none", tag);
     snprintf(b, sizeof b, "%s-%s", tag, mode == OFFLOAD_NVME ? "nvme" : "host");
+    const uint64_t budget = o->device_mem;
     o->offload = OFFLOAD_NONE;
+    o->device_mem = 0;
     assert_int_equal(train_into(o, a, want), 10);
     o->offload = mode;
     o->nvme_dir = nvme_dir;
+    o->device_mem = budget;
     assert_int_equal(train_into(o, b, got), 10);
     o->nvme_dir = NULL;
+    /* the plan says how many blocks keep their activations */
+    char kept[64];
+    snprintf(kept, sizeof kept, "%d of %d blocks kept", budget ? 1 : o->cfg.layers,
+             o->cfg.layers);
+    if (!strstr(last_text, kept))
+        fail_msg("%s: expected \"%s\" in the plan:\n%s", tag, kept, last_text);
     for (int s = 1; s <= 10; s++)
         if (memcmp(&want[s], &got[s], sizeof want[s]) != 0)
             fail_msg("%s: step %d loss %.9g resident, %.9g offloaded", tag, s, want[s], got[s]);
@@ -122,10 +182,13 @@ static void host_is_bit_identical(void **state)
     (void)state;
     const char *data[] = {corpus()};
     struct train_opts o = base_opts(data, "host");
-    same_run(&o, "f32-adamw", OFFLOAD_HOST, NULL);
+    same_run(&o, "f32-adamw", OFFLOAD_HOST, NULL); /* no recomputation */
+    o.device_mem = tight_budget(&o);
+    same_run(&o, "f32-adamw-recomputed", OFFLOAD_HOST, NULL);
     o.dtype = CLT_DTYPE_BF16;
     o.optimizer = OPTIM_ADAMW8BIT;
     o.accum = 1;
+    o.device_mem = tight_budget(&o);
     same_run(&o, "bf16-adamw8bit", OFFLOAD_HOST, NULL);
 }
 
@@ -149,7 +212,9 @@ static void nvme_is_bit_identical_and_clean(void **state)
     mkdir(swap, 0777);
     struct train_opts o = base_opts(data, "host");
     o.optimizer = OPTIM_LAMB;
+    o.device_mem = tight_budget(&o);
     same_run(&o, "lamb-nvme", OFFLOAD_NVME, swap);
+    o.device_mem = 0;
     assert_true(dir_is_empty(swap));
 
     char text[16384], missing[700];
@@ -249,6 +314,151 @@ static void too_little_host_memory(void **state)
         fail_msg("expected a HOST tier error before step 1, got:\n%s", text);
 }
 
+/* ---- metrics ------------------------------------------------------------------------ */
+
+/* The number after "key": in text (the first occurrence); -1 when absent. */
+static double field(const char *text, const char *key)
+{
+    char pattern[64];
+    snprintf(pattern, sizeof pattern, "\"%s\":", key);
+    const char *at = strstr(text, pattern);
+    return at ? strtod(at + strlen(pattern), NULL) : -1.0;
+}
+
+/* Every train record of an offloaded run's metrics has "offload" with the bytes moved
+ * (non-zero where data moved: every step uploads working copies and copies gradients
+ * out) and the memory per tier. The host optimizer's work (and with it the NVMe
+ * traffic) runs in the background and counts in the step during which it finished, so
+ * it is checked over the run and in the summary. */
+static void check_offload_metrics(const char *metrics, enum train_offload mode)
+{
+    char *text = read_file(metrics, NULL);
+    assert_non_null(text);
+    int steps = 0, summaries = 0;
+    const bool nvme = mode == OFFLOAD_NVME;
+    double optim_ms = 0, nvme_read = 0, nvme_write = 0;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        const bool summary = strstr(line, "\"type\":\"summary\"") != NULL;
+        if (!summary && !strstr(line, "\"type\":\"train\""))
+            continue;
+        const char *off = strstr(line, "\"offload\":{");
+        if (!off)
+            fail_msg("no offload counters in %s", line);
+        if (field(off, "bytes_to_device") <= 0 || field(off, "bytes_from_device") <= 0 ||
+            field(off, "uploads") <= 0 || field(off, "fetch_wait_ms") < 0 ||
+            field(off, "grad_wait_ms") < 0 || field(off, "optim_ms") < 0 ||
+            field(off, "nvme_ms") < 0 || field(off, "nvme_wait_ms") < 0)
+            fail_msg("offload counters of a step that moved data: %s", line);
+        if (summary && (field(off, "optim_ms") <= 0 ||
+                        (nvme && (field(off, "bytes_nvme_read") <= 0 ||
+                                  field(off, "bytes_nvme_write") <= 0 ||
+                                  field(off, "nvme_ms") <= 0))))
+            fail_msg("the run's offload counters: %s", line);
+        if (!summary) {
+            optim_ms += field(off, "optim_ms");
+            nvme_read += field(off, "bytes_nvme_read");
+            nvme_write += field(off, "bytes_nvme_write");
+        }
+        if (!nvme && (field(off, "bytes_nvme_read") != 0 || field(off, "bytes_nvme_write") != 0))
+            fail_msg("NVMe bytes without NVMe: %s", line);
+        const char *mem = strstr(line, summary ? "\"mem_peak\":{" : "\"mem_used\":{");
+        assert_non_null(mem);
+        if (field(mem, "device") <= 0 || field(mem, "host") + field(mem, "host_pinned") <= 0 ||
+            (nvme && field(mem, "nvme") <= 0))
+            fail_msg("memory per tier: %s", line);
+        steps += !summary;
+        summaries += summary;
+    }
+    assert_int_equal(steps, 10);
+    assert_int_equal(summaries, 1);
+    if (optim_ms <= 0 || (nvme && (nvme_read <= 0 || nvme_write <= 0)))
+        fail_msg("%s: the steps' records add up to %g ms of host optimizer, %g NVMe bytes "
+                 "read and %g written", metrics, optim_ms, nvme_read, nvme_write);
+    free(text);
+}
+
+static void metrics_carry_offload_counters(void **state)
+{
+    (void)state;
+    const char *data[] = {corpus()};
+    char swap[600], text[16384], metrics[700], dir[600];
+    tmp_path("swap", swap, sizeof swap);
+    mkdir(swap, 0777);
+    struct train_opts o = base_opts(data, "host");
+    double losses[MAX_STEPS + 1];
+    const enum train_offload modes[] = {OFFLOAD_HOST, OFFLOAD_NVME};
+    for (int i = 0; i < 2; i++) {
+        o.offload = modes[i];
+        o.nvme_dir = modes[i] == OFFLOAD_NVME ? swap : NULL;
+        const char *name = modes[i] == OFFLOAD_NVME ? "metrics-nvme" : "metrics-host";
+        assert_int_equal(train_into(&o, name, losses), 10);
+        snprintf(metrics, sizeof metrics, "%s.jsonl", tmp_path(name, dir, sizeof dir));
+        check_offload_metrics(metrics, modes[i]);
+        /* the progress lines show the memory per tier */
+        o.metrics = o.out = NULL;
+        o.log_every = 1;
+        assert_int_equal(run_captured(&o, text, sizeof text), 0);
+        o.log_every = 0;
+        const char *line = strstr(text, "step  10/10");
+        if (!line || !strstr(line, " dev ") ||
+            (!strstr(line, " host ") && !strstr(line, " pinned ")) ||
+            (modes[i] == OFFLOAD_NVME && !strstr(line, " nvme ")))
+            fail_msg("the progress line's memory per tier:\n%s", text);
+    }
+    /* a resident run's records have none */
+    o.offload = OFFLOAD_NONE;
+    assert_int_equal(train_into(&o, "metrics-none", losses), 10);
+    snprintf(metrics, sizeof metrics, "%s.jsonl", tmp_path("metrics-none", dir, sizeof dir));
+    char *all = read_file(metrics, NULL);
+    assert_non_null(all);
+    assert_null(strstr(all, "\"offload\""));
+    free(all);
+}
+
+/* ---- the ops' scratch in the plan ----------------------------------------------------- */
+
+static void scratch_is_planned(void **state)
+{
+    (void)state;
+    if (!have_opencl()) {
+        print_message("no OpenCL device: skipped\n");
+        return;
+    }
+    const char *data[] = {corpus()};
+    struct train_opts o = base_opts(data, "opencl:0");
+    o.dtype = CLT_DTYPE_BF16;
+    o.accum = 1;
+    o.batch = 4;
+    o.steps = 3;
+    o.offload = OFFLOAD_HOST;
+    const uint64_t scratch = ops_scratch(&o);
+    const uint64_t held = streamed_footprint(&o);
+    print_message("streamed model %llu bytes on the device, ops' scratch %llu\n",
+                  (unsigned long long)held, (unsigned long long)scratch);
+    assert_true(scratch > 0); /* the GEMM's packed panels at least */
+
+    /* room for the model but not its scratch: refused before step 1, with the bytes */
+    const size_t cap = 1 << 20;
+    char *text = malloc(cap), bytes[32];
+    assert_non_null(text);
+    o.device_mem = held + scratch / 2;
+    assert_int_equal(run_captured(&o, text, cap), 1);
+    snprintf(bytes, sizeof bytes, "%llu", (unsigned long long)scratch);
+    if (!strstr(text, "tier DEVICE") || !strstr(text, "scratch") || !strstr(text, bytes) ||
+        strstr(text, "step   1"))
+        fail_msg("a budget without room for the scratch (%s bytes), got:\n%s", bytes, text);
+
+    /* room for both: it trains, and no GEMM leaves its fast path for want of memory */
+    o.device_mem = held + scratch;
+    setenv("CLT_LOG", "info", 1);
+    const int status = run_captured(&o, text, cap);
+    unsetenv("CLT_LOG");
+    if (status != 0 || strstr(text, "running the direct kernel instead") ||
+        strstr(text, "out of memory"))
+        fail_msg("a budget of exactly the model and its scratch, exit %d:\n%s", status, text);
+    free(text);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -263,6 +473,8 @@ int main(void)
         cmocka_unit_test(too_little_host_memory),
         cmocka_unit_test(pocl_losses_agree),
         cmocka_unit_test(trains_in_a_tenth_of_the_device),
+        cmocka_unit_test(metrics_carry_offload_counters),
+        cmocka_unit_test(scratch_is_planned),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

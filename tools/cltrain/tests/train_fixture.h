@@ -79,7 +79,7 @@ static int read_losses(const char *path, double *losses, int max_steps)
     return count;
 }
 
-static bool have_opencl(void)
+static inline bool have_opencl(void)
 {
     clt_context *ctx = NULL;
     clt_context_opts o;
