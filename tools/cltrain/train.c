@@ -67,6 +67,7 @@ struct run {
     int32_t *tokens, *targets;
     uint64_t scratch;  /* DEVICE bytes the ops' scratch takes at its peak (scratch.h) */
     int kept;          /* offloaded: blocks whose activations are not recomputed */
+    bool eager;        /* offloaded: each block's update starts as its gradients land */
     /* what a checkpoint carries beyond tensors */
     int64_t step, opt_step, good_steps, tokens_seen;
     float loss_scale;
@@ -269,6 +270,13 @@ static bool train_step(struct run *r, const struct train_opts *o, double lr, dou
             return false;
         const double t1 = now_s();
         t->forward += t1 - t0;
+        /* eager: the last micro-batch's backward pass hands each block to the host
+         * optimizer as its gradients land (no clipping: the scale is known now) */
+        if (r->eager && a == o->accum - 1 &&
+            !clt_ok(clt_offload_begin_step(gpt_offload(r->model), (float)lr, r->opt_step + 1,
+                                           1.0f / r->loss_scale),
+                    "optimizer"))
+            return false;
         if (!gpt_ok(r->model, gpt_backward(r->model, r->loss_scale / (float)o->accum, a > 0),
                     "backward") ||
             !clt_ok(clt_context_finish(r->ctx), "backward"))
@@ -294,6 +302,18 @@ static bool train_step(struct run *r, const struct train_opts *o, double lr, dou
     }
     *grad_norm = sqrt((double)norm2) / r->loss_scale;
     *skipped = !isfinite(norm2);
+    if (r->eager) { /* the update is under way already */
+        r->opt_step++;
+        int n_skipped = 0;
+        if (*skipped &&
+            clt_ok(clt_offload_skipped(off, &n_skipped, NULL), "optimizer"))
+            progress_note(r->prog, "step %lld: non-finite gradients in %d of %d parameter "
+                                   "groups: those were left unchanged, the others updated "
+                                   "(updates start during the backward pass with --clip 0)",
+                          (long long)r->step + 1, n_skipped, gpt_config_of(r->model)->layers + 2);
+        t->optim += now_s() - t0;
+        return true;
+    }
     if (*skipped) {
         /* f16 overflow: nothing changes but the scale (a bf16/f32 run reports it) */
         if (o->dtype == CLT_DTYPE_F16)
@@ -373,6 +393,7 @@ static bool setup(struct run *r, const struct train_opts *o, struct gpt_config *
     copts.device = o->device;
     copts.mem_budget[CLT_TIER_DEVICE] = o->device_mem;
     copts.mem_budget[CLT_TIER_HOST] = o->host_mem;
+    copts.mem_budget[CLT_TIER_HOST_PINNED] = o->host_mem; /* the engine's host side */
     copts.nvme_dir = o->nvme_dir;
     if (!clt_ok(clt_context_create(&copts, &r->ctx), "opening the device"))
         return false;
@@ -410,6 +431,10 @@ static bool setup(struct run *r, const struct train_opts *o, struct gpt_config *
         clt_offload_opts oo;
         optim_offload_opts(o->optimizer, h,
                            o->offload == OFFLOAD_NVME ? CLT_TIER_NVME : CLT_TIER_HOST, &oo);
+        /* Without global-norm clipping or dynamic loss scaling nothing waits for the
+         * whole gradient: each block is updated while earlier blocks' backward runs. */
+        r->eager = o->clip == 0 && o->dtype != CLT_DTYPE_F16;
+        oo.update = r->eager ? CLT_OFFLOAD_UPDATE_EAGER : CLT_OFFLOAD_UPDATE_AFTER_BACKWARD;
         /* what the budget leaves beside the scratch (and the norm, allocated below)
          * keeps blocks' activations instead of recomputing them */
         if (!clt_ok(gpt_create_streamed(r->ctx, cfg, o->dtype, o->batch, &oo, &r->model),
@@ -508,14 +533,19 @@ static void say_plan(struct run *r, const struct train_opts *o, const struct gpt
         char b3[32], b4[32], b5[32];
         progress_note(r->prog, "offload %s: %d groups; %s %s (master + optimizer state), "
                                "%s %s (gradients, working copies), DEVICE %s (slots) + %s "
-                               "(activations; %d of %d blocks kept, the others recomputed)",
+                               "(activations; %d of %d blocks kept, the others recomputed); "
+                               "the host optimizer runs %s",
                       o->offload == OFFLOAD_NVME ? "nvme" : "host", plan.groups,
                       clt_tier_name(o->offload == OFFLOAD_NVME ? CLT_TIER_NVME : plan.host_tier),
                       format_bytes(plan.master_bytes + plan.state_bytes, b3, sizeof b3),
                       clt_tier_name(plan.host_tier), format_bytes(plan.host_bytes, b4, sizeof b4),
                       format_bytes(plan.device_bytes, b5, sizeof b5),
                       format_bytes(gpt_bytes(r->model) - plan.device_bytes, b1, sizeof b1),
-                      r->kept, cfg->layers);
+                      r->kept, cfg->layers,
+                      r->eager ? "during the backward pass, as each block's gradients land"
+                               : "after the backward pass (global-norm clipping or loss "
+                                 "scaling needs every gradient first; --clip 0 with f32 or "
+                                 "bf16 lets it start during the backward pass)");
     }
     clt_stats st;
     if (clt_context_stats(r->ctx, &st) == CLT_OK) {

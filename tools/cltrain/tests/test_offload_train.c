@@ -185,11 +185,22 @@ static void host_is_bit_identical(void **state)
     same_run(&o, "f32-adamw", OFFLOAD_HOST, NULL); /* no recomputation */
     o.device_mem = tight_budget(&o);
     same_run(&o, "f32-adamw-recomputed", OFFLOAD_HOST, NULL);
+    if (!strstr(last_text, "runs after the backward pass"))
+        fail_msg("with --clip the optimizer must wait for every gradient:\n%s", last_text);
+    /* --clip 0: each block's update starts while earlier blocks' backward runs, and
+     * the math is still the resident run's (accumulation included) */
+    o.clip = 0;
+    same_run(&o, "f32-adamw-eager", OFFLOAD_HOST, NULL);
+    if (!strstr(last_text, "runs during the backward pass"))
+        fail_msg("--clip 0: expected updates during the backward pass:\n%s", last_text);
+    o.clip = 1.0;
     o.dtype = CLT_DTYPE_BF16;
     o.optimizer = OPTIM_ADAMW8BIT;
     o.accum = 1;
     o.device_mem = tight_budget(&o);
     same_run(&o, "bf16-adamw8bit", OFFLOAD_HOST, NULL);
+    o.clip = 0;
+    same_run(&o, "bf16-adamw8bit-eager", OFFLOAD_HOST, NULL);
 }
 
 static bool dir_is_empty(const char *path)
