@@ -78,6 +78,17 @@ static float *widen(const clt_tensor *t, const void *data)
     return wide;
 }
 
+/* The f32 C the product accumulates into: C widened, or with beta = 0, where C's old
+ * values are not read (they may never have been written), zeros over the same span. */
+static float *widen_c(const clt_gemm_args *g, const void *c)
+{
+    if (g->beta != 0.0f)
+        return widen(&g->c, c);
+    size_t bytes = 0;
+    clt_tensor_extent(&g->c, &bytes); /* validated */
+    return calloc(bytes / clt_dtype_size(g->c.dtype), sizeof(float));
+}
+
 /* Writes C's own elements (not the gaps between its rows) back in its dtype. */
 static void narrow_c(const clt_tensor *t, const float *wide, void *data)
 {
@@ -103,9 +114,7 @@ clt_status clt_host_gemm(const clt_gemm_args *g, const void *a, const void *b, v
     wide.a.dtype = wide.b.dtype = wide.c.dtype = wide.bias.dtype = CLT_DTYPE_F32;
     float *wa = widen(&g->a, a), *wb = widen(&g->b, b), *wc = NULL, *wbias = NULL;
     const bool c_wide = g->c.dtype != CLT_DTYPE_F32;
-    /* With beta = 0, C's old values are not read, but widening keeps the code one path;
-     * its cost is a small fraction of the product's. */
-    wc = c_wide ? widen(&g->c, c) : c;
+    wc = c_wide ? widen_c(g, c) : c;
     wbias = bias && g->bias.dtype != CLT_DTYPE_F32 ? widen(&g->bias, bias) : (float *)bias;
     clt_status s = CLT_OK;
     if (!wa || !wb || !wc || (bias && !wbias)) {
