@@ -3,19 +3,39 @@
 # build options the OpenCL driver uses, to show that each kernel builds for vendors
 # that CI has no hardware for.
 #
-#   tools/check-kernels.sh [--markdown FILE] [--jobs N] [--keep DIR] [--help]
+#   tools/check-kernels.sh [--targets LIST] [--markdown FILE] [--jobs N] [--keep DIR]
+#                          [--kernel-dir DIR] [--variants FILE] [--help]
 #
-# For every kernels_cl/*.cl and every option set of it in tools/kernel-variants.txt:
-#   sm_70, sm_86   clang → PTX, then ptxas assembles it and reports registers and spills
-#                  (CUDA 13's ptxas dropped sm_70: sm_70 PTX is assembled for sm_75,
-#                  and the report says so)
-#   gfx906, gfx1030  clang → AMDGPU assembly; VGPRs, SGPRs, spills and scratch come from
-#                  the code object's metadata
+# For every kernels_cl/*.cl and every option set of it in tools/kernel-variants.txt,
+# and every target (all of them unless --targets names some):
+#   sm_70, sm_86, sm_89  clang → PTX, then ptxas assembles it and reports registers and
+#                  spills. CUDA 13's ptxas dropped sm_70: sm_70 PTX is assembled for
+#                  sm_75. clang-15 stops at sm_86: sm_89 assembles the sm_86 PTX for
+#                  sm_89 (what a driver does with PTX older than its GPU), so sm_89
+#                  costs one ptxas run, not another clang compile. The report says both.
+#                  Without ptxas the PTX is still generated (clang's NVPTX back end
+#                  must accept the kernel) and the report says it was not assembled.
+#   gfx906, gfx1030, gfx1100  clang → AMDGPU assembly; VGPRs, SGPRs, spills and scratch
+#                  come from the code object's metadata
 #   spirv          clang -O0 → LLVM bitcode → llvm-spirv (SPIR-V 1.0) → spirv-val for
 #                  OpenCL 1.2 (-O1 and above emit `freeze`, which llvm-spirv-15 cannot
 #                  translate)
 # OpenCL builtins (get_local_id, barrier, vload_half ...) come from libclc's bitcode,
 # linked in for PTX and AMDGPU; SPIR-V keeps them as OpenCL.std instructions.
+#
+# The guarantee is every kernel file × every option set × every target: no target
+# checks a sample. To fit CI's time limits the ctest runs it as one test per target
+# family (tool_check_kernels_nvidia, _amd, _spirv; --targets nvidia|amd|spirv), which
+# ctest -j spreads over the cores; tool_check_kernels_broken checks that a kernel
+# broken for one target fails the run.
+#
+#   --targets LIST     comma-separated targets or families (nvidia, amd, spirv)
+#   --markdown FILE    also writes the table as a Markdown page (docs/portability.md)
+#   --jobs N           compiles at once (default: the number of cores)
+#   --keep DIR         keeps the PTX, assembly, SPIR-V and logs in DIR
+#   --kernel-dir DIR   the kernel sources (default kernels_cl/); prelude files are
+#                      looked up there too
+#   --variants FILE    the option sets (default tools/kernel-variants.txt)
 #
 # Prints a table (file × variant × target → ok/FAIL, registers, spills) on stdout.
 # Exit status: 0 when everything that could be checked compiled, 1 when anything
@@ -23,14 +43,17 @@
 # A target whose tools are missing is reported as skipped.
 #
 # Environment: CLANG, PTXAS, LLVM_SPIRV, SPIRV_VAL (tool paths; a path that does not
-# exist skips what needs the tool), CLC_DIR (libclc's bitcode, default /usr/lib/clc). Debian packages: clang-15 llvm-spirv-15 spirv-tools
-# libclc-15; ptxas from the CUDA toolkit.
+# exist skips what needs the tool), CLC_DIR (libclc's bitcode, default /usr/lib/clc).
+# Debian packages: clang-15 llvm-spirv-15 spirv-tools libclc-15; ptxas from the CUDA
+# toolkit (not in Debian's main archive, so CI checks NVIDIA without it: PTX only).
 set -uo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 kernel_dir="$root/kernels_cl"
 variants_file="$root/tools/kernel-variants.txt"
-targets=(sm_70 sm_86 gfx906 gfx1030 spirv)
+all_targets=(sm_70 sm_86 sm_89 gfx906 gfx1030 gfx1100 spirv)
+declare -A family_of=([sm_70]=nvidia [sm_86]=nvidia [sm_89]=nvidia [gfx906]=amd
+                      [gfx1030]=amd [gfx1100]=amd [spirv]=spirv)
 # The five storage combinations (AB_DTYPE, C_DTYPE) that @dtypes expands to, and the
 # three of ops whose tensors share one dtype (@dtype).
 dtype_combos=("f32:0:0" "f16:1:0" "f16>f16:1:1" "bf16:2:0" "bf16>bf16:2:2")
@@ -40,24 +63,57 @@ sep=$'\037' # field separator of the internal lists (a tab would merge empty fie
 usage() {
     sed -n '2,/^set -uo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//'
 }
+usage_error() {
+    echo "check-kernels: $*" >&2
+    echo "usage: tools/check-kernels.sh [--targets LIST] [--markdown FILE] [--jobs N]" \
+         "[--keep DIR] [--kernel-dir DIR] [--variants FILE] (--help says more)" >&2
+    exit 2
+}
 
-markdown="" keep="" jobs="$(nproc 2>/dev/null || echo 2)"
+# Sets targets to those LIST (comma-separated targets and families) names, in report
+# order.
+select_targets() {
+    local -A wanted=()
+    local name t known
+    for name in ${1//,/ }; do
+        known=0
+        for t in "${all_targets[@]}"; do
+            [[ "$t" == "$name" || "${family_of[$t]}" == "$name" ]] && { wanted[$t]=1; known=1; }
+        done
+        [[ $known -eq 1 ]] || usage_error "unknown target '$name' (targets: ${all_targets[*]};" \
+                                          "families: nvidia amd spirv)"
+    done
+    targets=()
+    for t in "${all_targets[@]}"; do [[ -n "${wanted[$t]:-}" ]] && targets+=("$t"); done
+    [[ ${#targets[@]} -gt 0 ]] || usage_error "--targets names no target"
+}
+
+markdown="" keep="" jobs="$(nproc 2>/dev/null || echo 2)" target_list=""
 while [[ $# -gt 0 ]]; do
     case "$1" in
-    --markdown) [[ $# -ge 2 ]] || { echo "check-kernels: --markdown needs a FILE" >&2; exit 2; }
-                markdown="$2"; shift 2 ;;
+    --markdown|--keep|--targets|--kernel-dir|--variants)
+        [[ $# -ge 2 && -n "$2" ]] || usage_error "$1 needs a value"
+        case "$1" in
+        --markdown) markdown="$2" ;;
+        --keep) keep="$2" ;;
+        --targets) target_list="$2" ;;
+        --kernel-dir) kernel_dir="$2" ;;
+        --variants) variants_file="$2" ;;
+        esac
+        shift 2 ;;
     --markdown=*) markdown="${1#*=}"; shift ;;
-    --jobs) [[ $# -ge 2 && "$2" =~ ^[1-9][0-9]*$ ]] ||
-                { echo "check-kernels: --jobs needs a positive number" >&2; exit 2; }
+    --targets=*) target_list="${1#*=}"; shift ;;
+    --jobs) [[ $# -ge 2 && "$2" =~ ^[1-9][0-9]*$ ]] || usage_error "--jobs needs a positive number"
             jobs="$2"; shift 2 ;;
-    --keep) [[ $# -ge 2 ]] || { echo "check-kernels: --keep needs a DIR" >&2; exit 2; }
-            keep="$2"; shift 2 ;;
     --help|-h) usage; exit 0 ;;
-    *) echo "check-kernels: unknown argument '$1'" >&2
-       echo "usage: tools/check-kernels.sh [--markdown FILE] [--jobs N] [--keep DIR]" >&2
-       exit 2 ;;
+    *) usage_error "unknown argument '$1'" ;;
     esac
 done
+[[ -d "$kernel_dir" ]] || usage_error "no kernel directory '$kernel_dir'"
+kernel_dir="$(cd "$kernel_dir" && pwd)"
+[[ -f "$variants_file" ]] || usage_error "no variants file '$variants_file'"
+targets=("${all_targets[@]}")
+[[ -n "$target_list" ]] && select_targets "$target_list"
 
 # ---- tools ------------------------------------------------------------------------
 # tool VAR CANDIDATES...: the path of $VAR when the environment sets it (and "" when
@@ -84,8 +140,7 @@ clc_amdgcn="$clc_dir/amdgcn--amdhsa.bc"
 missing_for() {
     [[ -z "$clang" ]] && { echo "no clang-15"; return; }
     case "$1" in
-    sm_*) [[ -f "$clc_nvptx" ]] || { echo "no libclc ($clc_nvptx)"; return; }
-          [[ -n "$ptxas" ]] || { echo "no ptxas"; return; } ;;
+    sm_*) [[ -f "$clc_nvptx" ]] || { echo "no libclc ($clc_nvptx)"; return; } ;;
     gfx*) [[ -f "$clc_amdgcn" ]] || { echo "no libclc ($clc_amdgcn)"; return; } ;;
     spirv) [[ -n "$llvm_spirv" ]] || { echo "no llvm-spirv-15"; return; }
            [[ -n "$spirv_val" ]] || { echo "no spirv-val"; return; } ;;
@@ -93,16 +148,29 @@ missing_for() {
     echo ""
 }
 
-# Assembles PTX file $1 for architecture $2 with `ptxas -v` into $1.ptxas. CUDA 13's
-# ptxas no longer knows sm_70 (nor anything below sm_75): then the PTX, still made for
-# sm_70, is assembled for sm_75, and the name of the architecture used is printed.
+# The architecture clang makes PTX for, for NVIDIA target $1: the target itself when
+# clang knows it, else the newest one clang knows below it (clang-15: sm_86 for sm_89).
+ptx_arch_for() {
+    local t
+    for t in "$1" sm_86 sm_80 sm_75 sm_70; do
+        [[ "${t#sm_}" -le "${1#sm_}" ]] || continue
+        "$clang" -x cl -cl-std=CL1.2 -target nvptx64-unknown-nvidiacl -march="$t" -E \
+            /dev/null -o /dev/null 2>/dev/null && { echo "$t"; return; }
+    done
+    echo "$1" # none known: the compile itself will fail and say why
+}
+
+# assemble_ptx PTX ARCH OUT: assembles PTX for architecture ARCH with `ptxas -v`; its
+# output goes to OUT.ptxas, the code to OUT.cubin. CUDA 13's ptxas no longer knows
+# sm_70 (nor anything below sm_75): then the PTX, still made for sm_70, is assembled
+# for sm_75. Prints the architecture used.
 assemble_ptx() {
-    local ptx="$1" arch="$2"
-    if ! "$ptxas" -arch="$arch" -v "$ptx" -o "${ptx%.ptx}.cubin" >"$ptx.ptxas" 2>&1 &&
-       grep -q "Value '$arch' is not defined" "$ptx.ptxas"; then
+    local ptx="$1" arch="$2" out="$3"
+    if ! "$ptxas" -arch="$arch" -v "$ptx" -o "$out.cubin" >"$out.ptxas" 2>&1 &&
+       grep -q "Value '$arch' is not defined" "$out.ptxas"; then
         arch=sm_75
-        "$ptxas" -arch="$arch" -v "$ptx" -o "${ptx%.ptx}.cubin" >"$ptx.ptxas" 2>&1 || return 1
-    elif grep -q -E 'error|fatal' "$ptx.ptxas"; then
+        "$ptxas" -arch="$arch" -v "$ptx" -o "$out.cubin" >"$out.ptxas" 2>&1 || return 1
+    elif grep -q -E 'error|fatal' "$out.ptxas"; then
         return 1
     fi
     echo "$arch"
@@ -205,53 +273,11 @@ parse_amdgpu() {
         END { flush(); print out }'
 }
 
-check_one() {
-    local id="$1" file="$2" options="$3" target="$4"
-    local src="$kernel_dir/$file" base="$work/$id" log="$work/$id.log"
-    local -a opts=()
-    [[ -n "$options" ]] && read -r -a opts <<<"$options"
-    local prelude
-    local includes=()
-    for prelude in $(prelude_of "$src"); do includes+=(-include "$kernel_dir/$prelude"); done
-    opts=("${includes[@]}" "${opts[@]}")
-    local status="ok" detail="" note=""
-    {
-        case "$target" in
-        sm_*)
-            local arch=""
-            if "$clang" "${common_flags[@]}" -target nvptx64-unknown-nvidiacl -march="$target" \
-                   -O2 -S -Xclang -mlink-builtin-bitcode -Xclang "$clc_nvptx" "${opts[@]}" \
-                   "$src" -o "$base.ptx" &&
-               arch="$(assemble_ptx "$base.ptx" "$target")"; then
-                detail="$(parse_ptxas <"$base.ptx.ptxas")"
-                [[ "$arch" != "$target" ]] &&
-                    note="assembled with ptxas -arch=$arch: this ptxas has no $target"
-            else
-                status="FAIL"
-            fi
-            [[ -f "$base.ptx.ptxas" ]] && cat "$base.ptx.ptxas"
-            ;;
-        gfx*)
-            if "$clang" "${common_flags[@]}" -target amdgcn-unknown-amdhsa -mcpu="$target" \
-                   -nogpulib -O2 -S -Xclang -mlink-builtin-bitcode -Xclang "$clc_amdgcn" \
-                   "${opts[@]}" "$src" -o "$base.s"; then
-                detail="$(parse_amdgpu <"$base.s")"
-            else
-                status="FAIL"
-            fi
-            ;;
-        spirv)
-            if "$clang" "${common_flags[@]}" -target spir64 -O0 -emit-llvm -c "${opts[@]}" \
-                   "$src" -o "$base.bc" &&
-               "$llvm_spirv" --spirv-max-version=1.0 "$base.bc" -o "$base.spv" &&
-               "$spirv_val" --target-env opencl1.2 "$base.spv"; then
-                detail="valid SPIR-V 1.0 (OpenCL 1.2)"
-            else
-                status="FAIL"
-            fi
-            ;;
-        esac
-    } >"$log" 2>&1
+# finish ID TARGET STATUS DETAIL NOTE: the result of one target's check, from its log
+# $work/ID.TARGET.log, written to $work/ID.TARGET.res as "STATUS<US>DETAIL<US>NOTE".
+finish() {
+    local id="$1" target="$2" status="$3" detail="$4" note="$5"
+    local log="$work/$id.$target.log"
     if [[ "$status" == ok ]] && grep -q 'warning:' "$log"; then
         note="${note:+$note; }$(grep -c 'warning:' "$log") compiler warning(s), see --keep"
     fi
@@ -259,9 +285,74 @@ check_one() {
         # The first error line says most; the whole log is kept with --keep.
         detail="$(grep -m1 -E 'error|fatal|Unresolved|invalid|Invalid' "$log" | cut -c1-160)"
         [[ -z "$detail" ]] && detail="$(head -n1 "$log" | cut -c1-160)"
-        detail="${detail//$root\//}" # paths relative to the repository
+        detail="${detail//$work\//}" # paths relative to the kernel and work directories
+        detail="${detail//$kernel_dir\//}"
+        detail="${detail//$root\//}"
     fi
-    printf '%s\037%s\037%s\n' "$status" "$detail" "$note" >"$base.res"
+    printf '%s\037%s\037%s\n' "$status" "$detail" "$note" >"$work/$id.$target.res"
+}
+
+# check_unit ID FILE OPTIONS UNIT TARGET...: compiles FILE with OPTIONS once for UNIT
+# (ptx:ARCH, gfxN or spirv) and checks the result for each TARGET that shares it (the
+# NVIDIA targets whose PTX is made for the same architecture).
+check_unit() {
+    local id="$1" file="$2" options="$3" unit="$4"
+    shift 4
+    local src="$kernel_dir/$file" base="$work/$id.$unit"
+    base="${base//:/-}"
+    local -a opts=()
+    [[ -n "$options" ]] && read -r -a opts <<<"$options"
+    local prelude
+    local includes=()
+    for prelude in $(prelude_of "$src"); do includes+=(-include "$kernel_dir/$prelude"); done
+    opts=("${includes[@]}" "${opts[@]}")
+    local target arch status note log
+    case "$unit" in
+    ptx:*)
+        local march="${unit#ptx:}" compiled=1
+        "$clang" "${common_flags[@]}" -target nvptx64-unknown-nvidiacl -march="$march" \
+            -O2 -S -Xclang -mlink-builtin-bitcode -Xclang "$clc_nvptx" "${opts[@]}" \
+            "$src" -o "$base.ptx" >"$base.clang.log" 2>&1 || compiled=0
+        for target in "$@"; do
+            log="$work/$id.$target.log" status=ok note=""
+            cp "$base.clang.log" "$log"
+            [[ "$march" != "$target" ]] && note="PTX for $march (clang has no $target)"
+            if [[ $compiled -eq 0 ]]; then
+                finish "$id" "$target" FAIL "" ""
+            elif [[ -z "$ptxas" ]]; then
+                finish "$id" "$target" ok "PTX generated; not assembled (no ptxas here)" "$note"
+            elif arch="$(assemble_ptx "$base.ptx" "$target" "$base.$target")"; then
+                cat "$base.$target.ptxas" >>"$log"
+                [[ "$arch" != "$target" ]] &&
+                    note="${note:+$note; }assembled with ptxas -arch=$arch: this ptxas has no $target"
+                [[ "$march" != "$target" && "$arch" == "$target" ]] &&
+                    note="${note}, assembled for $target"
+                finish "$id" "$target" ok "$(parse_ptxas <"$base.$target.ptxas")" "$note"
+            else
+                cat "$base.$target.ptxas" >>"$log"
+                finish "$id" "$target" FAIL "" ""
+            fi
+        done
+        ;;
+    gfx*)
+        target="$1" status=ok
+        "$clang" "${common_flags[@]}" -target amdgcn-unknown-amdhsa -mcpu="$target" \
+            -nogpulib -O2 -S -Xclang -mlink-builtin-bitcode -Xclang "$clc_amdgcn" \
+            "${opts[@]}" "$src" -o "$base.s" >"$work/$id.$target.log" 2>&1 || status=FAIL
+        finish "$id" "$target" "$status" \
+            "$([[ $status == ok ]] && parse_amdgpu <"$base.s")" ""
+        ;;
+    spirv)
+        target="$1" status=ok
+        {
+            "$clang" "${common_flags[@]}" -target spir64 -O0 -emit-llvm -c "${opts[@]}" \
+                "$src" -o "$base.bc" &&
+            "$llvm_spirv" --spirv-max-version=1.0 "$base.bc" -o "$base.spv" &&
+            "$spirv_val" --target-env opencl1.2 "$base.spv"
+        } >"$work/$id.$target.log" 2>&1 || status=FAIL
+        finish "$id" "$target" "$status" "valid SPIR-V 1.0 (OpenCL 1.2)" ""
+        ;;
+    esac
 }
 
 # ---- run ----------------------------------------------------------------------------
@@ -278,23 +369,34 @@ if [[ ${#items[@]} -eq 0 ]]; then
     exit 77
 fi
 
-declare -A skip_reason=()
+# Which compile serves each target that can be checked here (unit_of), and the units
+# in report order, each with the targets it serves.
+declare -A skip_reason=() unit_of=() unit_targets=()
+units=()
 runnable=0
 for target in "${targets[@]}"; do
     skip_reason[$target]="$(missing_for "$target")"
-    [[ -z "${skip_reason[$target]}" ]] && runnable=$((runnable + 1))
+    [[ -n "${skip_reason[$target]}" ]] && continue
+    runnable=$((runnable + 1))
+    case "$target" in
+    sm_*) unit="ptx:$(ptx_arch_for "$target")" ;;
+    *) unit="$target" ;;
+    esac
+    unit_of[$target]="$unit"
+    [[ -z "${unit_targets[$unit]:-}" ]] && units+=("$unit")
+    unit_targets[$unit]="${unit_targets[$unit]:-} $target"
 done
 
 start=$SECONDS
 i=0
 for item in "${items[@]}"; do
     IFS=$sep read -r file variant options <<<"$item"
-    for target in "${targets[@]}"; do
-        i=$((i + 1))
-        [[ -n "${skip_reason[$target]}" ]] && continue
-        # At most $jobs checks at once.
+    i=$((i + 1))
+    for unit in "${units[@]}"; do
+        # At most $jobs compiles at once.
         while [[ $(jobs -rp | wc -l) -ge $jobs ]]; do wait -n; done
-        check_one "$i" "$file" "$options" "$target" &
+        # shellcheck disable=SC2086 # the unit's targets are words
+        check_unit "$i" "$file" "$options" "$unit" ${unit_targets[$unit]} &
     done
 done
 wait
@@ -305,14 +407,14 @@ rows=() # file, variant, options, target, status, detail, note — $sep-separate
 i=0
 for item in "${items[@]}"; do
     IFS=$sep read -r file variant options <<<"$item"
+    i=$((i + 1))
     for target in "${targets[@]}"; do
-        i=$((i + 1))
         if [[ -n "${skip_reason[$target]}" ]]; then
             rows+=("$file"$sep"$variant"$sep"$options"$sep"$target"$sep"skipped"$sep"${skip_reason[$target]}"$sep)
             skipped=$((skipped + 1))
             continue
         fi
-        IFS=$sep read -r status detail note <"$work/$i.res" ||
+        IFS=$sep read -r status detail note <"$work/$i.$target.res" ||
             { status="FAIL"; detail="no result"; note=""; }
         [[ "$status" == ok ]] && passed=$((passed + 1)) || failed=$((failed + 1))
         rows+=("$file"$sep"$variant"$sep"$options"$sep"$target"$sep"$status"$sep"$detail"$sep"$note")
@@ -330,22 +432,35 @@ print_text() {
     done
 }
 
+# print_markdown [spills]: the table, or only its rows with spills or scratch.
 print_markdown() {
     local row file variant options target status detail note
     echo "| kernel file | variant | options | target | result | registers / spills (per kernel) | note |"
     echo "|---|---|---|---|---|---|---|"
     for row in "${rows[@]}"; do
         IFS=$sep read -r file variant options target status detail note <<<"$row"
+        [[ "${1:-}" == spills && ! "$detail" =~ (spilled|[1-9][0-9]*\ B\ scratch) ]] && continue
         printf '| %s | %s | `%s` | %s | %s | %s | %s |\n' "$file" "${variant//>/→}" \
             "${options:-(none)}" "$target" "$status" "${detail//|/\\|}" "${note//|/\\|}"
     done
 }
 
-summary="checked ${passed} ok, ${failed} failed, ${skipped} skipped ($((SECONDS - start)) s, ${jobs} jobs)"
+# The failures again, last, where a CI log shows them.
+print_failures() {
+    local row file variant options target status detail note
+    for row in "${rows[@]}"; do
+        IFS=$sep read -r file variant options target status detail note <<<"$row"
+        [[ "$status" == FAIL ]] || continue
+        printf 'FAIL: %s (%s) for %s: %s\n' "$file" "$variant" "$target" "$detail"
+    done
+}
+
+summary="checked ${passed} ok, ${failed} failed, ${skipped} skipped for ${targets[*]} ($((SECONDS - start)) s, ${jobs} jobs)"
 print_text
 echo
 grep -q 'defaults\*' <<<"${items[*]}" &&
     echo "* not in tools/kernel-variants.txt: compiled once with the file's own defaults"
+print_failures
 echo "$summary"
 echo "tools: clang=${clang:-none} ptxas=${ptxas:-none} llvm-spirv=${llvm_spirv:-none}" \
      "spirv-val=${spirv_val:-none} libclc=${clc_dir}"
@@ -355,15 +470,31 @@ if [[ -n "$markdown" ]]; then
         echo "<!-- generated by tools/check-kernels.sh --markdown; do not edit by hand -->"
         echo "# Kernel portability"
         echo
-        echo "Every OpenCL kernel in \`kernels_cl/\`, with the build options the driver uses"
-        echo "(\`tools/kernel-variants.txt\`), compiled by clang for NVIDIA PTX (sm_70, sm_86;"
-        echo "assembled by \`ptxas\`, which reports registers and spills), AMD (gfx906, gfx1030;"
-        echo "VGPRs, SGPRs, spills and scratch from the code object metadata) and SPIR-V"
-        echo "(translated by \`llvm-spirv-15\`, validated by \`spirv-val\`)."
+        echo "Every OpenCL kernel in \`kernels_cl/\`, with every set of build options the driver"
+        echo "uses (\`tools/kernel-variants.txt\`), compiled by clang for NVIDIA PTX (sm_70, sm_86,"
+        echo "sm_89; assembled by \`ptxas\`, which reports registers and spills), AMD (gfx906,"
+        echo "gfx1030, gfx1100; VGPRs, SGPRs, spills and scratch from the code object metadata) and"
+        echo "SPIR-V (translated by \`llvm-spirv-15\`, validated by \`spirv-val\`). A kernel that fails"
+        echo "any target fails the check."
         echo
-        echo "Run it with \`tools/check-kernels.sh\` (CI runs it as the ctest \`tool_check_kernels\`"
-        echo "when the compilers are installed); \`tools/check-kernels.sh --markdown docs/portability.md\`"
-        echo "rewrites this page, \`--keep DIR\` keeps the PTX, assembly and SPIR-V."
+        echo "clang-15 makes PTX up to sm_86: the sm_89 rows are the sm_86 PTX assembled for sm_89,"
+        echo "as an sm_89 driver would JIT it. CUDA 13's \`ptxas\` has no sm_70: the sm_70 PTX is"
+        echo "assembled for sm_75. Registers are per work-item (NVIDIA: 32-bit registers per"
+        echo "thread; AMD: VGPRs per lane, SGPRs per wave); spills are bytes stored+loaded"
+        echo "(NVIDIA) or registers spilled, vector+scalar (AMD); scratch is private memory per"
+        echo "work-item (AMD)."
+        echo
+        echo "Run it with \`tools/check-kernels.sh\` (CI runs it as the ctests"
+        echo "\`tool_check_kernels_nvidia\`, \`_amd\` and \`_spirv\` when the compilers are"
+        echo "installed; without \`ptxas\`, as in CI, NVIDIA is checked to PTX only);"
+        echo "\`tools/check-kernels.sh --markdown docs/portability.md\` rewrites this page,"
+        echo "\`--keep DIR\` keeps the PTX, assembly and SPIR-V."
+        echo
+        echo "## Kernels that spill or use scratch"
+        echo
+        print_markdown spills
+        echo
+        echo "## Every kernel, option set and target"
         echo
         print_markdown
         echo

@@ -9,7 +9,8 @@
  *                  [--dtype f32|f16|bf16|all] [--shape NxV]... [--rows N --cols V]
  *   clt-bench optim [--device D] [--json] [--quick] [--repeat N] [--params N]
  *   clt-bench offload [--device D] [--json] [--quick] [--repeat N] [--size BYTES]
- *                  [--nvme-dir DIR]
+ *                  [--nvme-dir DIR] [--no-train] [--layers N] [--heads N] [--dim N]
+ *                  [--ctx N] [--batch N] [--steps N]
  *
  * gemm measures clt_gemm on the device, CLBlast on the same OpenCL device and CBLAS
  * (OpenBLAS) on the host, on square and transformer shapes, in f32, f16 and bf16
@@ -18,7 +19,8 @@
  * materialised OpenCL implementation on the same device (bench/bench_attention.h);
  * softmax, clt's two-pass softmax against its three-pass one and a device copy of the
  * same bytes (bench/bench_softmax.h); offload, the NVME tier's bandwidth against raw
- * O_DIRECT I/O in the same directory (bench/bench_offload.h). With --json stdout holds
+ * O_DIRECT I/O in the same directory (bench/bench_offload.h), then cltrain's model
+ * trained resident and offloaded (bench/bench_offload_train.h). With --json stdout holds
  * exactly one JSON document; progress and the table go to stderr. Exit status: 0; 1
  * when a run failed or clt's result did not match the reference; 2 on a usage error or
  * a benchmark this version does not have. Only clt's public API is used, except by the peers. */
@@ -253,13 +255,27 @@ static bool check_range(const char *name, int64_t value, int64_t lo, int64_t hi)
 #define ATTENTION_MAX_SEQ (1 << 20)
 #define ATTENTION_MAX_ELEMENTS (1LL << 34) /* per tensor: 64 GiB in f32 */
 
+/* Whether a length t fits: B·H·T·d at most 2^34 elements (in double: no overflow). */
+static bool seq_fits(const attention_bench_opts *opts, int64_t t)
+{
+    if ((double)opts->batch * (double)opts->heads * (double)t * (double)opts->dim <=
+        (double)ATTENTION_MAX_ELEMENTS)
+        return true;
+    fprintf(stderr, "clt-bench: --seq %lld: B*H*T*d (--batch, --heads, --dim) is more than "
+                    "2^34 elements\n", (long long)t);
+    return false;
+}
+
 /* --seq's values into opts->seqs (the defaults without any); false with the message. */
 static bool parse_seqs(const args_list *seqs, bool quick, attention_bench_opts *opts)
 {
     static const int64_t full[] = {1024, 2048}, small[] = {256, 512};
     if (seqs->count == 0) {
+        const int64_t *defaults = quick ? small : full;
+        if (!seq_fits(opts, defaults[0]) || !seq_fits(opts, defaults[1]))
+            return false;
         opts->n_seqs = 2;
-        memcpy(opts->seqs, quick ? small : full, sizeof full);
+        memcpy(opts->seqs, defaults, sizeof full);
         return true;
     }
     if (seqs->count > ATTENTION_MAX_SEQS) {
@@ -275,10 +291,8 @@ static bool parse_seqs(const args_list *seqs, bool quick, attention_bench_opts *
                     ATTENTION_MAX_SEQ, seqs->items[i]);
             return false;
         }
-        if (opts->batch * opts->heads * t * opts->dim > ATTENTION_MAX_ELEMENTS) {
-            fprintf(stderr, "clt-bench: --seq %lld: B*H*T*d is more than 2^34 elements\n", t);
+        if (!seq_fits(opts, t))
             return false;
-        }
         opts->seqs[opts->n_seqs++] = t;
     }
     return true;
@@ -469,24 +483,75 @@ static int main_optim(int argc, char **argv, int skip)
 #define OFFLOAD_QUICK_BYTES ((uint64_t)64 << 20)
 #define OFFLOAD_MIN_BYTES ((uint64_t)4096)
 #define OFFLOAD_MAX_BYTES ((uint64_t)1 << 40)
+#define OFFLOAD_BUDGET_FRACTION 0.1 /* issue 8: a device budget of 1/10 of the footprint */
+
+/* The training rows' model: 16 blocks, so that the streamed model fits in a tenth of
+ * the resident one; a couple of minutes on PoCL on two cores by default, seconds with
+ * --quick. Any flag given wins. */
+static const offload_train_opts train_full = {
+    .layers = 16, .heads = 4, .dim = 256, .ctx = 128, .batch = 2, .steps = 2};
+static const offload_train_opts train_quick = {
+    .layers = 16, .heads = 2, .dim = 64, .ctx = 32, .batch = 1, .steps = 2};
+
+/* The training rows' flags over the defaults; false with the message. A flag not given
+ * is INT64_MIN. --heads follows --dim (heads of 64, else of 32) unless given. */
+static bool parse_train_flags(const int64_t given[6], bool quick, offload_train_opts *t)
+{
+    static const char *const names[6] = {"--layers", "--heads", "--dim", "--ctx", "--batch",
+                                         "--steps"};
+    static const int64_t hi[6] = {1024, 4096, 65536, 65536, 65536, 1000};
+    *t = quick ? train_quick : train_full;
+    int *fields[6] = {&t->layers, &t->heads, &t->dim, &t->ctx, &t->batch, &t->steps};
+    for (int i = 0; i < 6; i++) {
+        if (given[i] == INT64_MIN)
+            continue;
+        if (!check_range(names[i], given[i], 1, hi[i]))
+            return false;
+        *fields[i] = (int)given[i];
+    }
+    if (given[1] == INT64_MIN && given[2] != INT64_MIN)
+        t->heads = t->dim % 64 == 0 ? t->dim / 64 : t->dim % 32 == 0 ? t->dim / 32 : 1;
+    char err[512];
+    if (!bench_offload_train_valid(t, err, sizeof err)) {
+        fprintf(stderr, "clt-bench: %s\n", err);
+        return false;
+    }
+    return true;
+}
 
 static int main_offload(int argc, char **argv, int skip)
 {
     static const char synopsis[] =
         "offload [--device D] [--json] [--quick] [--repeat N] [--size BYTES] [--nvme-dir DIR]\n"
+        "                         [--no-train] [--layers N] [--heads N] [--dim N] [--ctx N]\n"
+        "                         [--batch N] [--steps N]\n"
         "Measures the NVME tier's write and read bandwidth (clt_buffer_copy between HOST or\n"
         "HOST_PINNED buffers and an NVME buffer) against raw sequential O_DIRECT I/O of a\n"
-        "file in the same directory, interleaved: medians, GB/s and ratios.";
+        "file in the same directory; then trains cltrain's GPT model fully resident on the\n"
+        "device and offloaded (--offload host, then nvme) at a device budget of 1/10 of the\n"
+        "resident footprint, with and without the optimizer. Interleaved rounds: medians,\n"
+        "GB/s, tokens/s, and ratios with issue 8's goals.";
     common_flags c = {.dtype = "f32", .repeat = DEFAULT_REPEAT};
     const char *size = NULL, *nvme_dir = NULL;
+    bool no_train = false;
+    int64_t train[6] = {INT64_MIN, INT64_MIN, INT64_MIN, INT64_MIN, INT64_MIN, INT64_MIN};
     const args_option options[] = {
-        {"--device", ARGS_STRING, &c.device, "D", "device of the HOST_PINNED rows (see clt-info)"},
+        {"--device", ARGS_STRING, &c.device, "D", "device of the HOST_PINNED and training "
+                                                  "rows (see clt-info)"},
         {"--json", ARGS_FLAG, &c.json, NULL, "write one JSON document to stdout"},
-        {"--quick", ARGS_FLAG, &c.quick, NULL, "64 MiB per transfer unless --size is given"},
+        {"--quick", ARGS_FLAG, &c.quick, NULL, "64 MiB per transfer and a small model unless "
+                                               "given"},
         {"--repeat", ARGS_INT, &c.repeat, "N", "timed rounds (default 5)"},
         {"--size", ARGS_STRING, &size, "BYTES", "bytes per transfer: 4096, 64M, 1G (default 1G)"},
         {"--nvme-dir", ARGS_STRING, &nvme_dir, "DIR",
          "where the NVME tier and the raw file go (default: the context's)"},
+        {"--no-train", ARGS_FLAG, &no_train, NULL, "the NVMe rows only"},
+        {"--layers", ARGS_INT, &train[0], "N", "training rows: blocks (default 16)"},
+        {"--heads", ARGS_INT, &train[1], "N", "attention heads (default 4; dim/64 with --dim)"},
+        {"--dim", ARGS_INT, &train[2], "N", "model width (default 256; --quick 64)"},
+        {"--ctx", ARGS_INT, &train[3], "N", "tokens per sequence (default 128; --quick 32)"},
+        {"--batch", ARGS_INT, &train[4], "N", "sequences per step (default 2; --quick 1)"},
+        {"--steps", ARGS_INT, &train[5], "N", "steps per row and round (default 2)"},
         HELP_OPTION(c),
     };
     const int n_options = (int)(sizeof options / sizeof options[0]);
@@ -501,6 +566,11 @@ static int main_offload(int argc, char **argv, int skip)
         print_op_usage(stderr, synopsis, options, n_options);
         return 2;
     }
+    offload_train_opts train_opts;
+    if (!parse_train_flags(train, c.quick, &train_opts)) {
+        print_op_usage(stderr, synopsis, options, n_options);
+        return 2;
+    }
     offload_bench_opts opts = {
         .device = c.device, .nvme_dir = nvme_dir, .bytes = (size_t)bytes,
         .repeat = c.repeat_checked};
@@ -510,6 +580,14 @@ static int main_offload(int argc, char **argv, int skip)
         return 1;
     }
     rc = bench_offload_run(&opts, report);
+    if (!no_train && report->device.name[0]) { /* the device opened */
+        train_opts.device = c.device;
+        train_opts.nvme_dir = report->nvme_dir;
+        train_opts.repeat = c.repeat_checked;
+        train_opts.budget_fraction = OFFLOAD_BUDGET_FRACTION;
+        report->trained = true;
+        rc |= bench_offload_train_run(&train_opts, &report->train);
+    }
     bench_offload_text(report, c.json ? stderr : stdout);
     if (c.json && !bench_offload_json(report, stdout))
         rc = json_failed();

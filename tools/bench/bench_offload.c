@@ -28,7 +28,8 @@ static const char *const row_titles[OFFLOAD_ROWS] = {
 static const char *const ratio_names[OFFLOAD_RATIOS] = {
     "nvme_write_over_raw", "nvme_read_over_raw", "pinned_write_over_raw",
     "pinned_read_over_raw"};
-/* Each ratio: a tier row over the raw row of its direction. */
+/* Each ratio: a tier row over the raw row of its direction; issue 8's goal for all. */
+#define RATIO_GOAL 0.8
 static const int ratio_rows[OFFLOAD_RATIOS][2] = {
     {OFFLOAD_NVME_WRITE, OFFLOAD_RAW_WRITE},
     {OFFLOAD_NVME_READ, OFFLOAD_RAW_READ},
@@ -375,18 +376,26 @@ void bench_offload_text(const offload_report *rep, FILE *out)
         fprintf(out, "tier warnings: %s\n", rep->tier_warnings);
     fprintf(out, "raw: the bench's own %s file, %zu MiB pwrite/pread, one at a time\n\n",
             rep->raw_direct ? "O_DIRECT" : "buffered", RAW_BLOCK >> 20);
-    fprintf(out, "%-22s %10s %8s %8s  %s\n", "", "ms", "GB/s", "of raw", "note");
+    fprintf(out, "%-22s %10s %8s %8s %8s  %s\n", "", "ms", "GB/s", "of raw", "goal",
+            "note");
     for (int r = 0; r < OFFLOAD_ROWS; r++) {
         const bench_result *b = &rep->rows[r];
-        fprintf(out, "%-22s %10s %8s %8s  %s\n", row_titles[r], bench_cell_ms(b, ms, sizeof ms),
-                bench_cell_rate(b, rate, sizeof rate),
-                bench_cell_ratio(ratio_of_row(rep, r), ratio, sizeof ratio), b->note);
+        const double x = ratio_of_row(rep, r);
+        char goal[32] = "";
+        if (!isnan(x))
+            snprintf(goal, sizeof goal, "%s", x >= RATIO_GOAL ? "met" : "MISSED");
+        fprintf(out, "%-22s %10s %8s %8s %8s  %s\n", row_titles[r],
+                bench_cell_ms(b, ms, sizeof ms), bench_cell_rate(b, rate, sizeof rate),
+                bench_cell_ratio(x, ratio, sizeof ratio), goal, b->note);
     }
+    fprintf(out, "goal: each tier row at least %.2f of raw\n", RATIO_GOAL);
     if (rep->checked)
         fprintf(out, "\ncheck: the NVME and HOST buffers hold the bytes written: %s\n",
                 rep->check_ok ? "ok" : "FAILED");
     if (rep->error[0])
         fprintf(out, "error: %s\n", rep->error);
+    if (rep->trained)
+        bench_offload_train_text(&rep->train, out);
 }
 
 bool bench_offload_json(const offload_report *rep, FILE *out)
@@ -408,6 +417,20 @@ bool bench_offload_json(const offload_report *rep, FILE *out)
         bench_json_result(&w, row_names[r], "median_gbps", &rep->rows[r]);
     json_end_object(&w);
     bench_json_doubles(&w, "ratios", ratio_names, rep->ratios, OFFLOAD_RATIOS);
+    json_key(&w, "goals");
+    json_begin_object(&w);
+    for (int i = 0; i < OFFLOAD_RATIOS; i++) {
+        json_key(&w, ratio_names[i]);
+        json_begin_object(&w);
+        json_kv_double(&w, "at_least", RATIO_GOAL);
+        json_key(&w, "met");
+        if (isnan(rep->ratios[i]))
+            json_null(&w);
+        else
+            json_bool(&w, rep->ratios[i] >= RATIO_GOAL);
+        json_end_object(&w);
+    }
+    json_end_object(&w);
     json_key(&w, "check");
     if (rep->checked) {
         json_begin_object(&w);
@@ -416,5 +439,9 @@ bool bench_offload_json(const offload_report *rep, FILE *out)
     } else {
         json_null(&w);
     }
+    if (rep->trained)
+        bench_offload_train_json(&rep->train, &w);
+    else
+        json_kv_string(&w, "training", NULL);
     return bench_json_end(&w, rep->error);
 }

@@ -224,10 +224,11 @@ OFFLOAD_ROWS = ("raw_write", "raw_read", "nvme_write", "nvme_read", "pinned_writ
 
 def check_offload_json(binary):
     """offload on 8 MiB in a directory of its own, on the host: every row measured twice,
-    ratios over raw, the tier's I/O described, the bytes checked, nothing left behind."""
+    ratios over raw, the tier's I/O described, the bytes checked, nothing left behind.
+    The training rows have their own test (check_clt_bench_offload.py)."""
     with tempfile.TemporaryDirectory(prefix="clt-bench-offload-") as nvme_dir:
         result = run(binary, "offload", "--device", "host", "--size", "8M", "--repeat", "2",
-                     "--nvme-dir", nvme_dir, "--json")
+                     "--nvme-dir", nvme_dir, "--no-train", "--json")
         left = os.listdir(nvme_dir)
     if result.returncode != 0:
         fail("clt-bench offload --json did not exit 0", result)
@@ -281,6 +282,9 @@ def check_usage_error(binary):
     expect_usage_error(binary, ["attention", "--seq", "0"], "--seq")
     expect_usage_error(binary, ["attention", "--seq", "12x"], "--seq")
     expect_usage_error(binary, ["attention", "--dim", "0"], "--dim")
+    # the default lengths too (found by fuzz_bench_args: it tried to allocate 2^54 bytes)
+    expect_usage_error(binary, ["attention", "--batch", "65536", "--heads", "65536",
+                                "--dim", "1023"], "2^34")
     expect_usage_error(binary, ["attention", "--causal", "--no-causal"], "--no-causal")
     expect_usage_error(binary, ["attention", "--shape", "64x64"], "--shape")
     expect_usage_error(binary, ["attention", "--dtype", "f64"], "--dtype")
