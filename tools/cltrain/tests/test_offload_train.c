@@ -34,16 +34,8 @@
 
 static const char *corpus(void)
 {
-    static char path[600];
-    tmp_path("corpus.txt", path, sizeof path);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    uint64_t x = 99;
-    for (int i = 0; i < 40000; i++) {
-        x = x * 6364136223846793005ull + 1442695040888963407ull;
-        fputc("etaoin shrdlu\n."[(x >> 33) % 15], f);
-    }
-    assert_int_equal(fclose(f), 0);
+    const char *path = fixture_corpus(99, 40000);
+    assert_non_null(path);
     return path;
 }
 

@@ -5,6 +5,7 @@
 #define CLTRAIN_TRAIN_FIXTURE_H
 
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,23 @@ static const char *tmp_path(const char *name, char *buf, size_t size)
 }
 
 /* The whole file, NUL-terminated, or NULL when it cannot be opened; n may be NULL. */
+/* A corpus of `bytes` letters from a small alphabet (seeded: the same text every run),
+ * as corpus.txt in the test's directory; returns its path. */
+static inline const char *fixture_corpus(uint64_t seed, int bytes)
+{
+    static char path[600];
+    tmp_path("corpus.txt", path, sizeof path);
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return NULL;
+    uint64_t x = seed;
+    for (int i = 0; i < bytes; i++) {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        fputc("etaoin shrdlu\n."[(x >> 33) % 15], f);
+    }
+    return fclose(f) == 0 ? path : NULL;
+}
+
 static char *read_file(const char *path, size_t *n)
 {
     FILE *f = fopen(path, "rb");
