@@ -195,13 +195,7 @@ clt_status clt_offload_stage_acquire(clt_offload *off, int g, int *k)
         pthread_cond_wait(&off->cond, &off->lock);
     }
     off->stats.nvme_wait_s += clt_offload_now() - t;
-    const clt_status s = off->job_status;
-    char text[sizeof off->job_error];
-    memcpy(text, off->job_error, sizeof text);
-    pthread_mutex_unlock(&off->lock);
-    if (s != CLT_OK)
-        return clt_fail(s, "offload: NVMe staging failed (%s)", text);
-    return CLT_OK;
+    return clt_offload_unlock_and_report(off, "NVMe staging");
 }
 
 void clt_offload_stage_release(clt_offload *off, int k, bool dirty)

@@ -95,5 +95,8 @@ bool clt_offload_stage_idle(const clt_offload *off);
 void clt_offload_stage_drop_guesses(clt_offload *off);
 /* Under the lock: records the engine's first failure (text: clt_last_error()). */
 void clt_offload_fail_locked(clt_offload *off, clt_status s, int group, int64_t step);
+/* Called under the lock, which it releases: the engine's recorded failure, if any, as a
+ * clt_fail on this thread ("offload: <what> failed (...)"). */
+clt_status clt_offload_unlock_and_report(clt_offload *off, const char *what);
 
 #endif

@@ -157,16 +157,14 @@ clt_status clt_offload_worker_post(clt_offload *off, float lr, int64_t step, flo
     return CLT_OK;
 }
 
-/* Called under the lock, which it releases: the engine's failure, as a clt_fail on
- * this thread. */
-static clt_status unlock_and_report(clt_offload *off)
+clt_status clt_offload_unlock_and_report(clt_offload *off, const char *what)
 {
     const clt_status s = off->job_status;
     char text[sizeof off->job_error];
     memcpy(text, off->job_error, sizeof text);
     pthread_mutex_unlock(&off->lock);
     if (s != CLT_OK)
-        return clt_fail(s, "offload: the host optimizer failed (%s)", text);
+        return clt_fail(s, "offload: %s failed (%s)", what, text);
     return CLT_OK;
 }
 
@@ -176,7 +174,7 @@ clt_status clt_offload_wait_group(clt_offload *off, int id, double *waited)
     pthread_mutex_lock(&off->lock);
     while (off->sched->pending[id] > 0 && off->job_status == CLT_OK)
         pthread_cond_wait(&off->cond, &off->lock);
-    const clt_status s = unlock_and_report(off);
+    const clt_status s = clt_offload_unlock_and_report(off, "the host optimizer");
     if (waited)
         *waited += clt_offload_now() - t;
     return s;
@@ -197,7 +195,7 @@ clt_status clt_offload_wait(clt_offload *off)
     /* callers may write the master tier directly from here on */
     if (off->job_status == CLT_OK)
         clt_offload_stage_drop_guesses(off);
-    const clt_status s = unlock_and_report(off);
+    const clt_status s = clt_offload_unlock_and_report(off, "the host optimizer");
     off->stats.optim_idle_wait_s += clt_offload_now() - t;
     return s;
 }
