@@ -318,10 +318,9 @@ int bench_offload_train_run(const offload_train_opts *o, offload_train_report *r
         if (set_open(&sets[k], o, &cfg, k == 1 ? CLT_TIER_HOST : CLT_TIER_NVME, rep->budget,
                      init, total, err, sizeof err))
             continue;
-        snprintf(rep->rows[row].result.note, sizeof rep->rows[row].result.note,
-                 "failed: %.150s", err);
-        snprintf(rep->rows[row + 1].result.note, sizeof rep->rows[row + 1].result.note,
-                 "%s", rep->rows[row].result.note);
+        for (int r = row; r <= row + 1; r++) /* the step row and its no-optimizer row */
+            snprintf(rep->rows[r].result.note, sizeof rep->rows[r].result.note,
+                     "failed: %.150s", err);
         set_close(&sets[k]);
         failed = true;
     }
@@ -335,7 +334,7 @@ int bench_offload_train_run(const offload_train_opts *o, offload_train_report *r
     rep->ran = true;
     int bad = -1;
     while (!bench_measure_rounds(TRAIN_ROWS, calls, users, samples, o->repeat, &bad)) {
-        snprintf(rep->rows[bad].result.note, sizeof rep->rows[bad].result.note, "%s",
+        snprintf(rep->rows[bad].result.note, sizeof rep->rows[bad].result.note, "%.150s",
                  calls_of[bad].error);
         calls[bad] = NULL;
         failed = true;
