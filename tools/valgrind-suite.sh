@@ -122,6 +122,10 @@ while IFS=$'\037' read -r name wd envs cmd; do
     IFS=$'\036' read -r -a env <<<"$envs"
     env+=("POCL_CACHE_DIR=$out/pocl-cache")
     [[ -n "$devices" ]] && env+=("CLT_TEST_DEVICES=$devices")
+    # valgrind 3.19 does not model io_uring: bytes the kernel writes through it look
+    # uninitialised (test_buffer, test_checkpoint: clean with pread/pwrite). The NVME
+    # tier's pread/pwrite path is checked instead; test_nvme_tier still asks for uring.
+    env+=("CLT_NVME_IO=sync")
     log="$out/logs/$name.%p.log"
     if is_build_program "${argv[0]}"; then
         run=("${vg[@]}" "--log-file=$log" "${argv[@]}")
