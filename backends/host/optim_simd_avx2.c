@@ -13,86 +13,19 @@
 
 #define AVX2 __attribute__((target("avx2,f16c")))
 
-AVX2 static void adam_step(const struct clt_adam_k *k, float *p, const float *grad,
-                           float *m, float *v, size_t n)
-{
-    const __m256 b1 = _mm256_set1_ps(k->b1), omb1 = _mm256_set1_ps(k->omb1);
-    const __m256 b2 = _mm256_set1_ps(k->b2), omb2 = _mm256_set1_ps(k->omb2);
-    const __m256 bc1 = _mm256_set1_ps(k->bc1), bc2 = _mm256_set1_ps(k->bc2);
-    const __m256 eps = _mm256_set1_ps(k->eps), wd = _mm256_set1_ps(k->wd);
-    const __m256 lr = _mm256_set1_ps(k->lr), gs = _mm256_set1_ps(k->gs);
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        const __m256 g = _mm256_mul_ps(gs, _mm256_loadu_ps(grad + i));
-        const __m256 pi = _mm256_loadu_ps(p + i);
-        const __m256 mi = _mm256_add_ps(_mm256_mul_ps(b1, _mm256_loadu_ps(m + i)),
-                                        _mm256_mul_ps(omb1, g));
-        const __m256 vi = _mm256_add_ps(_mm256_mul_ps(b2, _mm256_loadu_ps(v + i)),
-                                        _mm256_mul_ps(omb2, _mm256_mul_ps(g, g)));
-        const __m256 den = _mm256_add_ps(_mm256_sqrt_ps(_mm256_div_ps(vi, bc2)), eps);
-        const __m256 u = _mm256_add_ps(_mm256_div_ps(_mm256_div_ps(mi, bc1), den),
-                                       _mm256_mul_ps(wd, pi));
-        _mm256_storeu_ps(m + i, mi);
-        _mm256_storeu_ps(v + i, vi);
-        _mm256_storeu_ps(p + i, _mm256_sub_ps(pi, _mm256_mul_ps(lr, u)));
-    }
-    clt_optim_kernels_scalar.adam_step(k, p + i, grad + i, m + i, v + i, n - i);
-}
-
-AVX2 static void adam_moments(const struct clt_adam_k *k, const float *grad, float *m,
-                              float *v, size_t n)
-{
-    const __m256 b1 = _mm256_set1_ps(k->b1), omb1 = _mm256_set1_ps(k->omb1);
-    const __m256 b2 = _mm256_set1_ps(k->b2), omb2 = _mm256_set1_ps(k->omb2);
-    const __m256 gs = _mm256_set1_ps(k->gs);
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        const __m256 g = _mm256_mul_ps(gs, _mm256_loadu_ps(grad + i));
-        _mm256_storeu_ps(m + i, _mm256_add_ps(_mm256_mul_ps(b1, _mm256_loadu_ps(m + i)),
-                                              _mm256_mul_ps(omb1, g)));
-        _mm256_storeu_ps(v + i, _mm256_add_ps(_mm256_mul_ps(b2, _mm256_loadu_ps(v + i)),
-                                              _mm256_mul_ps(omb2, _mm256_mul_ps(g, g))));
-    }
-    clt_optim_kernels_scalar.adam_moments(k, grad + i, m + i, v + i, n - i);
-}
-
-AVX2 static void adam_direction(const struct clt_adam_k *k, const float *p, const float *m,
-                                const float *v, float *u, size_t n)
-{
-    const __m256 bc1 = _mm256_set1_ps(k->bc1), bc2 = _mm256_set1_ps(k->bc2);
-    const __m256 eps = _mm256_set1_ps(k->eps), wd = _mm256_set1_ps(k->wd);
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        const __m256 den =
-            _mm256_add_ps(_mm256_sqrt_ps(_mm256_div_ps(_mm256_loadu_ps(v + i), bc2)), eps);
-        _mm256_storeu_ps(u + i,
-                         _mm256_add_ps(_mm256_div_ps(_mm256_div_ps(_mm256_loadu_ps(m + i), bc1),
-                                                     den),
-                                       _mm256_mul_ps(wd, _mm256_loadu_ps(p + i))));
-    }
-    clt_optim_kernels_scalar.adam_direction(k, p + i, m + i, v + i, u + i, n - i);
-}
-
-AVX2 static void sgd_step(const struct clt_sgd_k *k, float *p, const float *grad, float *buf,
-                          size_t n)
-{
-    const __m256 b1 = _mm256_set1_ps(k->b1), wd = _mm256_set1_ps(k->wd);
-    const __m256 lr = _mm256_set1_ps(k->lr), gs = _mm256_set1_ps(k->gs);
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        const __m256 pi = _mm256_loadu_ps(p + i);
-        const __m256 g = _mm256_add_ps(_mm256_mul_ps(gs, _mm256_loadu_ps(grad + i)),
-                                       _mm256_mul_ps(wd, pi));
-        __m256 step = g;
-        if (buf) {
-            const __m256 b = _mm256_add_ps(_mm256_mul_ps(b1, _mm256_loadu_ps(buf + i)), g);
-            _mm256_storeu_ps(buf + i, b);
-            step = k->nesterov ? _mm256_add_ps(g, _mm256_mul_ps(b1, b)) : b;
-        }
-        _mm256_storeu_ps(p + i, _mm256_sub_ps(pi, _mm256_mul_ps(lr, step)));
-    }
-    clt_optim_kernels_scalar.sgd_step(k, p + i, grad + i, buf ? buf + i : NULL, n - i);
-}
+/* adam_step, adam_moments, adam_direction, sgd_step */
+#define SIMD_FN AVX2 static
+#define SIMD_W 8
+typedef __m256 simd_v;
+#define SIMD_SET1 _mm256_set1_ps
+#define SIMD_LOAD _mm256_loadu_ps
+#define SIMD_STORE _mm256_storeu_ps
+#define SIMD_ADD _mm256_add_ps
+#define SIMD_SUB _mm256_sub_ps
+#define SIMD_MUL _mm256_mul_ps
+#define SIMD_DIV _mm256_div_ps
+#define SIMD_SQRT _mm256_sqrt_ps
+#include "backends/host/optim_simd_update.h"
 
 /* ---- the q8 codec ----------------------------------------------------------------------
  * quant8.c's loops, 8 lanes wide. absmax is the integer max of |x|'s bits (quant8.c says

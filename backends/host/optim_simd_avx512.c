@@ -13,86 +13,19 @@
 
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl")))
 
-AVX512 static void adam_step(const struct clt_adam_k *k, float *p, const float *grad,
-                             float *m, float *v, size_t n)
-{
-    const __m512 b1 = _mm512_set1_ps(k->b1), omb1 = _mm512_set1_ps(k->omb1);
-    const __m512 b2 = _mm512_set1_ps(k->b2), omb2 = _mm512_set1_ps(k->omb2);
-    const __m512 bc1 = _mm512_set1_ps(k->bc1), bc2 = _mm512_set1_ps(k->bc2);
-    const __m512 eps = _mm512_set1_ps(k->eps), wd = _mm512_set1_ps(k->wd);
-    const __m512 lr = _mm512_set1_ps(k->lr), gs = _mm512_set1_ps(k->gs);
-    size_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        const __m512 g = _mm512_mul_ps(gs, _mm512_loadu_ps(grad + i));
-        const __m512 pi = _mm512_loadu_ps(p + i);
-        const __m512 mi = _mm512_add_ps(_mm512_mul_ps(b1, _mm512_loadu_ps(m + i)),
-                                        _mm512_mul_ps(omb1, g));
-        const __m512 vi = _mm512_add_ps(_mm512_mul_ps(b2, _mm512_loadu_ps(v + i)),
-                                        _mm512_mul_ps(omb2, _mm512_mul_ps(g, g)));
-        const __m512 den = _mm512_add_ps(_mm512_sqrt_ps(_mm512_div_ps(vi, bc2)), eps);
-        const __m512 u = _mm512_add_ps(_mm512_div_ps(_mm512_div_ps(mi, bc1), den),
-                                       _mm512_mul_ps(wd, pi));
-        _mm512_storeu_ps(m + i, mi);
-        _mm512_storeu_ps(v + i, vi);
-        _mm512_storeu_ps(p + i, _mm512_sub_ps(pi, _mm512_mul_ps(lr, u)));
-    }
-    clt_optim_kernels_scalar.adam_step(k, p + i, grad + i, m + i, v + i, n - i);
-}
-
-AVX512 static void adam_moments(const struct clt_adam_k *k, const float *grad, float *m,
-                                float *v, size_t n)
-{
-    const __m512 b1 = _mm512_set1_ps(k->b1), omb1 = _mm512_set1_ps(k->omb1);
-    const __m512 b2 = _mm512_set1_ps(k->b2), omb2 = _mm512_set1_ps(k->omb2);
-    const __m512 gs = _mm512_set1_ps(k->gs);
-    size_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        const __m512 g = _mm512_mul_ps(gs, _mm512_loadu_ps(grad + i));
-        _mm512_storeu_ps(m + i, _mm512_add_ps(_mm512_mul_ps(b1, _mm512_loadu_ps(m + i)),
-                                              _mm512_mul_ps(omb1, g)));
-        _mm512_storeu_ps(v + i, _mm512_add_ps(_mm512_mul_ps(b2, _mm512_loadu_ps(v + i)),
-                                              _mm512_mul_ps(omb2, _mm512_mul_ps(g, g))));
-    }
-    clt_optim_kernels_scalar.adam_moments(k, grad + i, m + i, v + i, n - i);
-}
-
-AVX512 static void adam_direction(const struct clt_adam_k *k, const float *p, const float *m,
-                                  const float *v, float *u, size_t n)
-{
-    const __m512 bc1 = _mm512_set1_ps(k->bc1), bc2 = _mm512_set1_ps(k->bc2);
-    const __m512 eps = _mm512_set1_ps(k->eps), wd = _mm512_set1_ps(k->wd);
-    size_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        const __m512 den =
-            _mm512_add_ps(_mm512_sqrt_ps(_mm512_div_ps(_mm512_loadu_ps(v + i), bc2)), eps);
-        _mm512_storeu_ps(u + i,
-                         _mm512_add_ps(_mm512_div_ps(_mm512_div_ps(_mm512_loadu_ps(m + i), bc1),
-                                                     den),
-                                       _mm512_mul_ps(wd, _mm512_loadu_ps(p + i))));
-    }
-    clt_optim_kernels_scalar.adam_direction(k, p + i, m + i, v + i, u + i, n - i);
-}
-
-AVX512 static void sgd_step(const struct clt_sgd_k *k, float *p, const float *grad,
-                            float *buf, size_t n)
-{
-    const __m512 b1 = _mm512_set1_ps(k->b1), wd = _mm512_set1_ps(k->wd);
-    const __m512 lr = _mm512_set1_ps(k->lr), gs = _mm512_set1_ps(k->gs);
-    size_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        const __m512 pi = _mm512_loadu_ps(p + i);
-        const __m512 g = _mm512_add_ps(_mm512_mul_ps(gs, _mm512_loadu_ps(grad + i)),
-                                       _mm512_mul_ps(wd, pi));
-        __m512 step = g;
-        if (buf) {
-            const __m512 b = _mm512_add_ps(_mm512_mul_ps(b1, _mm512_loadu_ps(buf + i)), g);
-            _mm512_storeu_ps(buf + i, b);
-            step = k->nesterov ? _mm512_add_ps(g, _mm512_mul_ps(b1, b)) : b;
-        }
-        _mm512_storeu_ps(p + i, _mm512_sub_ps(pi, _mm512_mul_ps(lr, step)));
-    }
-    clt_optim_kernels_scalar.sgd_step(k, p + i, grad + i, buf ? buf + i : NULL, n - i);
-}
+/* adam_step, adam_moments, adam_direction, sgd_step */
+#define SIMD_FN AVX512 static
+#define SIMD_W 16
+typedef __m512 simd_v;
+#define SIMD_SET1 _mm512_set1_ps
+#define SIMD_LOAD _mm512_loadu_ps
+#define SIMD_STORE _mm512_storeu_ps
+#define SIMD_ADD _mm512_add_ps
+#define SIMD_SUB _mm512_sub_ps
+#define SIMD_MUL _mm512_mul_ps
+#define SIMD_DIV _mm512_div_ps
+#define SIMD_SQRT _mm512_sqrt_ps
+#include "backends/host/optim_simd_update.h"
 
 /* ---- the q8 codec ----------------------------------------------------------------------
  * quant8.c's loops, 16 lanes wide, partial vectors masked. absmax is the integer max of

@@ -15,79 +15,19 @@ extern const struct clt_optim_kernels clt_optim_kernels_neon;
 #endif
 
 #ifdef CLT_NEON_BODY
-static void adam_step(const struct clt_adam_k *k, float *p, const float *grad, float *m,
-                      float *v, size_t n)
-{
-    const float32x4_t b1 = vdupq_n_f32(k->b1), omb1 = vdupq_n_f32(k->omb1);
-    const float32x4_t b2 = vdupq_n_f32(k->b2), omb2 = vdupq_n_f32(k->omb2);
-    const float32x4_t bc1 = vdupq_n_f32(k->bc1), bc2 = vdupq_n_f32(k->bc2);
-    const float32x4_t eps = vdupq_n_f32(k->eps), wd = vdupq_n_f32(k->wd);
-    const float32x4_t lr = vdupq_n_f32(k->lr), gs = vdupq_n_f32(k->gs);
-    size_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        const float32x4_t g = vmulq_f32(gs, vld1q_f32(grad + i));
-        const float32x4_t pi = vld1q_f32(p + i);
-        const float32x4_t mi = vaddq_f32(vmulq_f32(b1, vld1q_f32(m + i)), vmulq_f32(omb1, g));
-        const float32x4_t vi =
-            vaddq_f32(vmulq_f32(b2, vld1q_f32(v + i)), vmulq_f32(omb2, vmulq_f32(g, g)));
-        const float32x4_t den = vaddq_f32(vsqrtq_f32(vdivq_f32(vi, bc2)), eps);
-        const float32x4_t u = vaddq_f32(vdivq_f32(vdivq_f32(mi, bc1), den), vmulq_f32(wd, pi));
-        vst1q_f32(m + i, mi);
-        vst1q_f32(v + i, vi);
-        vst1q_f32(p + i, vsubq_f32(pi, vmulq_f32(lr, u)));
-    }
-    clt_optim_kernels_scalar.adam_step(k, p + i, grad + i, m + i, v + i, n - i);
-}
-
-static void adam_moments(const struct clt_adam_k *k, const float *grad, float *m, float *v,
-                         size_t n)
-{
-    const float32x4_t b1 = vdupq_n_f32(k->b1), omb1 = vdupq_n_f32(k->omb1);
-    const float32x4_t b2 = vdupq_n_f32(k->b2), omb2 = vdupq_n_f32(k->omb2);
-    const float32x4_t gs = vdupq_n_f32(k->gs);
-    size_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        const float32x4_t g = vmulq_f32(gs, vld1q_f32(grad + i));
-        vst1q_f32(m + i, vaddq_f32(vmulq_f32(b1, vld1q_f32(m + i)), vmulq_f32(omb1, g)));
-        vst1q_f32(v + i,
-                  vaddq_f32(vmulq_f32(b2, vld1q_f32(v + i)), vmulq_f32(omb2, vmulq_f32(g, g))));
-    }
-    clt_optim_kernels_scalar.adam_moments(k, grad + i, m + i, v + i, n - i);
-}
-
-static void adam_direction(const struct clt_adam_k *k, const float *p, const float *m,
-                           const float *v, float *u, size_t n)
-{
-    const float32x4_t bc1 = vdupq_n_f32(k->bc1), bc2 = vdupq_n_f32(k->bc2);
-    const float32x4_t eps = vdupq_n_f32(k->eps), wd = vdupq_n_f32(k->wd);
-    size_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        const float32x4_t den = vaddq_f32(vsqrtq_f32(vdivq_f32(vld1q_f32(v + i), bc2)), eps);
-        vst1q_f32(u + i, vaddq_f32(vdivq_f32(vdivq_f32(vld1q_f32(m + i), bc1), den),
-                                   vmulq_f32(wd, vld1q_f32(p + i))));
-    }
-    clt_optim_kernels_scalar.adam_direction(k, p + i, m + i, v + i, u + i, n - i);
-}
-
-static void sgd_step(const struct clt_sgd_k *k, float *p, const float *grad, float *buf,
-                     size_t n)
-{
-    const float32x4_t b1 = vdupq_n_f32(k->b1), wd = vdupq_n_f32(k->wd);
-    const float32x4_t lr = vdupq_n_f32(k->lr), gs = vdupq_n_f32(k->gs);
-    size_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        const float32x4_t pi = vld1q_f32(p + i);
-        const float32x4_t g = vaddq_f32(vmulq_f32(gs, vld1q_f32(grad + i)), vmulq_f32(wd, pi));
-        float32x4_t step = g;
-        if (buf) {
-            const float32x4_t b = vaddq_f32(vmulq_f32(b1, vld1q_f32(buf + i)), g);
-            vst1q_f32(buf + i, b);
-            step = k->nesterov ? vaddq_f32(g, vmulq_f32(b1, b)) : b;
-        }
-        vst1q_f32(p + i, vsubq_f32(pi, vmulq_f32(lr, step)));
-    }
-    clt_optim_kernels_scalar.sgd_step(k, p + i, grad + i, buf ? buf + i : NULL, n - i);
-}
+/* adam_step, adam_moments, adam_direction, sgd_step */
+#define SIMD_FN static
+#define SIMD_W 4
+typedef float32x4_t simd_v;
+#define SIMD_SET1 vdupq_n_f32
+#define SIMD_LOAD vld1q_f32
+#define SIMD_STORE vst1q_f32
+#define SIMD_ADD vaddq_f32
+#define SIMD_SUB vsubq_f32
+#define SIMD_MUL vmulq_f32
+#define SIMD_DIV vdivq_f32
+#define SIMD_SQRT vsqrtq_f32
+#include "backends/host/optim_simd_update.h"
 
 /* ---- the q8 codec ----------------------------------------------------------------------
  * Quantize: quant8.c's loop, 4 lanes wide. absmax is the unsigned max of |x|'s bits
