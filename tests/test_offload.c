@@ -43,6 +43,22 @@ static clt_offload *make_engine(clt_context *ctx, const clt_offload_opts *o)
     return off;
 }
 
+/* n streamed groups of numel elements, one decayed tensor each, planned. */
+static clt_offload *planned_uniform_engine(clt_context *ctx, const clt_offload_opts *o, int n,
+                                           size_t numel)
+{
+    clt_offload *off = NULL;
+    ts_assert_ok(clt_offload_create(ctx, o, &off));
+    const clt_offload_tensor whole = {0, numel, true};
+    for (int g = 0; g < n; g++) {
+        int id = -1;
+        ts_assert_ok(clt_offload_add_group(off, numel, &whole, 1, false, &id));
+        assert_int_equal(id, g);
+    }
+    ts_assert_ok(clt_offload_plan(off, NULL));
+    return off;
+}
+
 static size_t total_numel(void) { return group_numel[0] + group_numel[1] + group_numel[2]; }
 
 static void test_plan_bytes_match_accounting(void **state)
@@ -468,14 +484,7 @@ static void test_optimizer_overlaps_next_forward(void **state)
     clt_offload_opts_init(&o);
     o.trace = record;
     o.trace_user = &log;
-    clt_offload *off = NULL;
-    ts_assert_ok(clt_offload_create(ctx, &o, &off));
-    const clt_offload_tensor whole = {0, NUMEL, true};
-    for (int g = 0; g < N; g++) {
-        int id;
-        ts_assert_ok(clt_offload_add_group(off, NUMEL, &whole, 1, false, &id));
-    }
-    ts_assert_ok(clt_offload_plan(off, NULL));
+    clt_offload *off = planned_uniform_engine(ctx, &o, N, NUMEL);
     float *grads = calloc(NUMEL, 4);
     ts_fill_value(grads, NUMEL, 0.25f);
     for (int step = 1; step <= 2; step++) {
@@ -630,14 +639,7 @@ static bool backward_overlaps_optimizer(const char *device, clt_offload_update m
     o.update = mode;
     o.trace = timeline_record;
     o.trace_user = &tl;
-    clt_offload *off = NULL;
-    ts_assert_ok(clt_offload_create(ctx, &o, &off));
-    const clt_offload_tensor whole = {0, NUMEL, true};
-    for (int g = 0; g < N; g++) {
-        int id;
-        ts_assert_ok(clt_offload_add_group(off, NUMEL, &whole, 1, false, &id));
-    }
-    ts_assert_ok(clt_offload_plan(off, NULL));
+    clt_offload *off = planned_uniform_engine(ctx, &o, N, NUMEL);
     float *grads = malloc(NUMEL * 4);
     ts_fill_value(grads, NUMEL, 0.25f);
     bool waiting = true;

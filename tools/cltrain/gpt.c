@@ -64,13 +64,6 @@ static clt_status check(gpt_model *m, clt_status s)
 
 clt_status gpt_check(gpt_model *m, clt_status s) { return check(m, s); }
 
-#define TRY(call)                                                                             \
-    do {                                                                                      \
-        clt_status try_status_ = (call);                                                      \
-        if (try_status_ != CLT_OK)                                                            \
-            return try_status_;                                                               \
-    } while (0)
-
 /* ---- tensor views ---------------------------------------------------------------------- */
 
 static clt_tensor view(clt_buffer *buf, size_t offset, clt_dtype dtype, int rank,

@@ -6,6 +6,14 @@
 
 #include "gpt.h"
 
+/* Returns the status of a call that failed. */
+#define TRY(call)                                                                             \
+    do {                                                                                      \
+        clt_status try_status_ = (call);                                                      \
+        if (try_status_ != CLT_OK)                                                            \
+            return try_status_;                                                               \
+    } while (0)
+
 /* Where one parameter group's working copy and gradients are on the device: tensors of
  * the whole group (numel,), which starts at element `first` of the layout. */
 struct gpt_bind {
@@ -72,7 +80,6 @@ struct gpt_model {
     bool can_backward;  /* it had targets, and no backward has consumed it yet */
     char err[512];
 };
-
 
 /* Group of parameter i in a streamed model: 0 for wte and wpe, 1 + l for block l,
  * layers + 1 for ln_f. */

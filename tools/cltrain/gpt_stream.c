@@ -19,13 +19,6 @@
 #include "gpt_internal.h"
 #include "gpt_layout.h"
 
-#define TRY(call)                                                                             \
-    do {                                                                                      \
-        clt_status try_status_ = (call);                                                      \
-        if (try_status_ != CLT_OK)                                                            \
-            return try_status_;                                                               \
-    } while (0)
-
 int gpt_group_of(const gpt_model *m, size_t i)
 {
     const size_t blocks_end = P_LAYER0 + (size_t)P_PER_LAYER * (size_t)m->cfg.layers;
