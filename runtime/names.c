@@ -16,6 +16,7 @@ const char *clt_status_str(clt_status status)
     case CLT_ERR_IO: return "file input/output failed";
     case CLT_ERR_FORMAT: return "corrupt or foreign file";
     case CLT_ERR_INTERNAL: return "internal error";
+    case CLT_ERR_COMM: return "communication between ranks failed";
     }
     return "unknown status";
 }
@@ -35,6 +36,7 @@ const char *clt_status_name(clt_status status)
     case CLT_ERR_IO: return "CLT_ERR_IO";
     case CLT_ERR_FORMAT: return "CLT_ERR_FORMAT";
     case CLT_ERR_INTERNAL: return "CLT_ERR_INTERNAL";
+    case CLT_ERR_COMM: return "CLT_ERR_COMM";
     }
     return "CLT_ERR_UNKNOWN";
 }

@@ -68,6 +68,7 @@
 
 #include "clt/buffer.h"
 #include "clt/checkpoint.h"
+#include "clt/comm.h"
 #include "clt/context.h"
 #include "clt/convert.h"
 #include "clt/device.h"

@@ -25,9 +25,10 @@ typedef enum clt_status {
     CLT_ERR_IO = 9,            /* a file read or write failed: short read, disk full */
     CLT_ERR_FORMAT = 10,       /* a file is corrupt, truncated or of a foreign format */
     CLT_ERR_INTERNAL = 11,     /* a bug in clt: please report it with clt_last_error() */
+    CLT_ERR_COMM = 12,         /* a collective with other ranks failed or timed out */
 } clt_status;
 
-#define CLT_STATUS_COUNT 12
+#define CLT_STATUS_COUNT 13
 
 /* A short English description ("out of memory"). Never NULL; unknown values give
  * "unknown status". Thread-safe; the string is static. */
