@@ -65,6 +65,7 @@ static void *comm_thread(void *arg)
         if (!c->head)
             c->tail = NULL;
         c->last_progress = comm_now();
+        c->running = true;
         pthread_mutex_unlock(&c->lock);
 
         const double t0 = comm_now();
@@ -77,6 +78,7 @@ static void *comm_thread(void *arg)
         c->stats.collectives++;
         c->stats.busy_s += job->busy_s;
         c->last_progress = comm_now();
+        c->running = false;
         job->done = true;
         if (job->abandoned)
             free(job);
@@ -268,17 +270,20 @@ void clt_comm_destroy(clt_comm *comm)
     if (!comm)
         return;
     pthread_mutex_lock(&comm->lock);
-    const bool broken = comm->broken[0] != '\0';
+    const bool broken = comm->broken[0] != '\0', stuck = broken && comm->running;
     comm->quit = true;
     pthread_cond_signal(&comm->wake);
     pthread_mutex_unlock(&comm->lock);
-    if (broken) {
+    if (stuck) {
         /* its thread may never come back from the transport: leave it, and MPI, be */
         pthread_detach(comm->thread);
         return;
     }
     pthread_join(comm->thread, NULL);
-    comm->tp->close(comm->impl);
+    /* a broken communicator's ranks disagree on what was called: closing the transport
+     * (MPI_Comm_free, MPI_Finalize) could wait for a rank that is gone */
+    if (!broken)
+        comm->tp->close(comm->impl);
     pthread_cond_destroy(&comm->done);
     pthread_cond_destroy(&comm->wake);
     pthread_mutex_destroy(&comm->lock);
@@ -446,7 +451,8 @@ clt_status clt_comm_bcast(clt_comm *comm, void *data, size_t bytes, int root)
     if (!data && bytes > 0)
         return clt_fail(CLT_ERR_INVALID_ARG, "clt_comm_bcast: argument data is NULL with "
                                              "%zu bytes", bytes);
-    comm_count(comm, &comm->stats.bytes_other, bytes, comm->at.rank == root ? bytes : 0);
+    comm_count(comm, &comm->stats.bytes_other, bytes,
+               comm->at.rank == root && comm->at.size > 1 ? bytes : 0);
     struct coll_args a = {.data = data, .bytes = bytes, .peer = root};
     char what[160];
     snprintf(what, sizeof what, "broadcast of %zu bytes from rank %d", bytes, root);

@@ -60,7 +60,7 @@ struct clt_comm {
     pthread_mutex_t lock;
     pthread_cond_t wake, done;  /* work for the thread; a job finished */
     struct comm_job *head, *tail;
-    bool quit;
+    bool quit, running;         /* running: a job is in the transport */
     double last_progress;       /* monotonic seconds: submission, start or end of a job */
     char broken[512];           /* set once a wait times out: every later call fails */
     clt_comm_stats stats;

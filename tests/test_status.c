@@ -22,6 +22,9 @@ static void status_strings_distinct(void **state)
     assert_string_equal(clt_status_name(CLT_OK), "CLT_OK");
     assert_string_equal(clt_status_name(CLT_ERR_OUT_OF_MEMORY), "CLT_ERR_OUT_OF_MEMORY");
     assert_string_equal(clt_status_name(CLT_ERR_INTERNAL), "CLT_ERR_INTERNAL");
+    assert_string_equal(clt_status_name(CLT_ERR_COMM), "CLT_ERR_COMM");
+    assert_int_equal(CLT_ERR_COMM, 12); /* python/clt/_errors.py maps the numbers */
+    assert_true(ts_has_text(clt_status_str(CLT_ERR_COMM), "ranks"));
     assert_string_equal(clt_status_str(CLT_ERR_OUT_OF_MEMORY), "out of memory");
 }
 

@@ -110,12 +110,14 @@ CLT_API clt_status clt_comm_create(const clt_comm_opts *opts, clt_comm **out);
 CLT_API clt_status clt_comm_dup(clt_comm *parent, clt_comm **out);
 
 /* Ends the thread; finalizes MPI if this communicator initialised it. A broken
- * communicator's thread may be stuck in MPI forever: it is left behind and MPI is not
- * finalized (the process should end). */
+ * communicator's ranks disagree on what was called, so neither its MPI communicator
+ * nor MPI is closed (the process should end), and a thread still stuck in MPI is left
+ * behind. */
 CLT_API void clt_comm_destroy(clt_comm *comm);
 
-CLT_API int clt_comm_rank(const clt_comm *comm);       /* 0 .. size-1; 0 for NULL */
-CLT_API int clt_comm_size(const clt_comm *comm);       /* 1 for NULL */
+/* This rank, 0 .. size-1 (0 for NULL), and the number of ranks (1 for NULL). */
+CLT_API int clt_comm_rank(const clt_comm *comm);
+CLT_API int clt_comm_size(const clt_comm *comm);
 /* This rank's index among the ranks on the same host, and how many there are: which
  * device of the host a rank takes. */
 CLT_API int clt_comm_local_rank(const clt_comm *comm);
@@ -135,13 +137,21 @@ CLT_API clt_status clt_comm_allreduce(clt_comm *comm, void *data, size_t count,
 CLT_API clt_status clt_comm_allgather(clt_comm *comm, void *data, const size_t *counts,
                                       size_t elem_bytes);
 
-/* `bytes` at data from rank root to every rank. */
+/* `bytes` at data from rank root to every rank. Errors: CLT_ERR_INVALID_ARG (root not a
+ * rank, NULL data with bytes > 0), CLT_ERR_COMM. */
 CLT_API clt_status clt_comm_bcast(clt_comm *comm, void *data, size_t bytes, int root);
-/* Point to point, matched in order per pair of ranks. */
+
+/* Point to point, matched in order per pair of ranks; the receive expects exactly
+ * `bytes`. Errors: CLT_ERR_INVALID_ARG (the peer is this rank or not a rank, NULL data
+ * with bytes > 0), CLT_ERR_COMM (also for a message of another size). */
 CLT_API clt_status clt_comm_send(clt_comm *comm, const void *data, size_t bytes, int dest);
 CLT_API clt_status clt_comm_recv(clt_comm *comm, void *data, size_t bytes, int source);
+
+/* Returns once every rank has called it. Errors: CLT_ERR_COMM. */
 CLT_API clt_status clt_comm_barrier(clt_comm *comm);
 
+/* The counters above, since the communicator was made. Thread-safe (the offload engine's
+ * worker may be using its duplicate). Errors: only the general ones (clt.h). */
 CLT_API clt_status clt_comm_get_stats(const clt_comm *comm, clt_comm_stats *out);
 
 /* A gradient sync over elements [0, numel) of `grads` (dtype f32, f16 or bf16, from

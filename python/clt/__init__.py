@@ -11,9 +11,9 @@ The library is found through $CLT_LIBRARY, then next to this package, then the s
 loader. Errors raise clt.CltError subclasses carrying clt_last_error()'s sentence."""
 from . import _lib
 from ._core import (Buffer, Context, Device, Tensor, devices, parse_size, version)
-from ._errors import (BuildError, CltError, DeviceLost, FormatError, InternalError,
-                      InvalidArgument, IOFailure, LaunchError, NoDevice, OutOfMemory,
-                      TransferError, Unsupported)
+from ._errors import (BuildError, CltError, CommError, DeviceLost, FormatError,
+                      InternalError, InvalidArgument, IOFailure, LaunchError, NoDevice,
+                      OutOfMemory, TransferError, Unsupported)
 from ._ops import OPS, run
 
 library_path = _lib.path
@@ -50,5 +50,5 @@ __version__ = "0.1.0"
 __all__ = ["Buffer", "Context", "Device", "Tensor", "devices", "parse_size", "version",
            "CltError", "InvalidArgument", "OutOfMemory", "NoDevice", "Unsupported",
            "BuildError", "TransferError", "LaunchError", "DeviceLost", "IOFailure",
-           "FormatError", "InternalError", "OPS", "run", "library_path", "have_wrap_host",
+           "FormatError", "InternalError", "CommError", "OPS", "run", "library_path", "have_wrap_host",
            *OPS]

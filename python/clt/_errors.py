@@ -62,9 +62,14 @@ class InternalError(CltError):
     """CLT_ERR_INTERNAL: a bug in clt; report it with the message."""
 
 
+class CommError(CltError):
+    """CLT_ERR_COMM: a collective with other ranks failed, or timed out (a rank died, hung
+    or called another collective: then the communicator cannot be used again)."""
+
+
 _BY_STATUS = {1: InvalidArgument, 2: OutOfMemory, 3: NoDevice, 4: Unsupported,
               5: BuildError, 6: TransferError, 7: LaunchError, 8: DeviceLost, 9: IOFailure,
-              10: FormatError, 11: InternalError}
+              10: FormatError, 11: InternalError, 12: CommError}
 
 
 def error_for(status, detail, call=""):
