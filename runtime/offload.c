@@ -99,6 +99,7 @@ void clt_offload_destroy(clt_offload *off)
     if (!off)
         return;
     clt_offload_worker_stop(off);
+    clt_comm_destroy(off->comm); /* the worker's; after it stopped */
     clt_offload_free_events(off);
     for (int g = 0; g < off->n_groups; g++) {
         struct clt_offload_group *gr = &off->groups[g];
@@ -210,10 +211,13 @@ static bool needs_work_copy(const clt_offload *off)
     return off->opts.work_dtype != CLT_DTYPE_F32 || off->opts.master_tier == CLT_TIER_NVME;
 }
 
-/* Bytes of one group's master and state in the NVME staging area. */
-static size_t staged_bytes(const struct clt_offload_group *g)
+/* Bytes of one group's master and state (if this rank keeps it) in the NVME staging
+ * area. */
+static size_t staged_bytes(const clt_offload *off, int g)
 {
-    return align_up(g->numel * 4, STATE_ALIGN) + g->state_bytes;
+    size_t at;
+    const size_t state = clt_offload_kept_state(off, g, &at);
+    return align_up(off->groups[g].numel * 4, STATE_ALIGN) + state;
 }
 
 /* Whether the host side can be HOST_PINNED: the device maps it for the CPU (so the
@@ -240,15 +244,15 @@ clt_status clt_offload_plan_bytes(const clt_offload *off, clt_offload_plan_info 
     info->groups = off->n_groups;
     info->params = off->total;
     info->master_bytes = (uint64_t)off->total * 4;
-    info->state_bytes = off->state_total;
+    info->state_bytes = clt_offload_owned_state_bytes(off);
     info->host_bytes = (uint64_t)off->total * es + 4; /* gradients, the norm */
     if (needs_work_copy(off))
         info->host_bytes += (uint64_t)off->total * es;
     uint64_t staged = 0, resident = 0;
     for (int g = 0; g < off->n_groups; g++) {
         const struct clt_offload_group *gr = &off->groups[g];
-        if (staged_bytes(gr) > staged)
-            staged = staged_bytes(gr);
+        if (staged_bytes(off, g) > staged)
+            staged = staged_bytes(off, g);
         if (gr->resident)
             resident += 2 * (uint64_t)gr->numel * es;
     }
@@ -374,8 +378,8 @@ static clt_status allocate(clt_offload *off, const clt_offload_plan_info *info)
     const clt_tier cpu = info->host_tier;
     const clt_tier master = o->master_tier == CLT_TIER_HOST ? cpu : o->master_tier;
     clt_status s = create_cpu_side(ctx, off->total * 4, master, &off->master);
-    if (s == CLT_OK && off->state_total)
-        s = create_cpu_side(ctx, off->state_total, master, &off->state);
+    if (s == CLT_OK && off->state_kept)
+        s = create_cpu_side(ctx, off->state_kept, master, &off->state);
     if (s == CLT_OK)
         s = create_cpu_side(ctx, off->total * off->es, cpu, &off->grads);
     if (s == CLT_OK && needs_work_copy(off))
@@ -385,8 +389,8 @@ static clt_status allocate(clt_offload *off, const clt_offload_plan_info *info)
     if (s == CLT_OK && o->master_tier == CLT_TIER_NVME) {
         size_t staged = 0;
         for (int g = 0; g < off->n_groups; g++)
-            if (staged_bytes(&off->groups[g]) > staged)
-                staged = staged_bytes(&off->groups[g]);
+            if (staged_bytes(off, g) > staged)
+                staged = staged_bytes(off, g);
         off->staging_bytes = staged;
         for (int i = 0; i < 2 && s == CLT_OK; i++)
             s = clt_buffer_create(ctx, staged, CLT_TIER_HOST, &off->staging[i]);
@@ -447,6 +451,8 @@ clt_status clt_offload_plan(clt_offload *off, clt_offload_plan_info *info)
     s = clt_context_host_dev(off->ctx, &off->host_dev);
     if (s == CLT_OK)
         s = clt_host_dev_pool(off->host_dev, &pool);
+    if (s == CLT_OK)
+        clt_offload_shard_state(off);
     if (s == CLT_OK)
         s = allocate(off, pi);
     if (s == CLT_OK)
@@ -519,10 +525,16 @@ clt_status clt_offload_state(clt_offload *off, int id, int t, clt_tensor out[4],
     if (t < 0 || t >= g->n_tensors)
         return clt_fail(CLT_ERR_INVALID_ARG, "clt_offload_state: group %d has no tensor %d", id,
                         t);
+    if (!clt_offload_owns(off, id))
+        return clt_fail(CLT_ERR_INVALID_ARG,
+                        "clt_offload_state: group %d's optimizer state is on rank %d, not on "
+                        "this rank %d of %d (the state is sharded: clt_offload_group_owner)",
+                        id, clt_offload_group_owner(off, id), off->rank, off->size);
     const struct clt_offload_tensor_state *ts = &g->tensors[t];
     *n = ts->n_states;
     for (int k = 0; k < ts->n_states && s == CLT_OK; k++)
-        s = clt_tensor_init(&out[k], off->state, ts->state_off[k], ts->state_dtype[k], 1,
+        s = clt_tensor_init(&out[k], off->state, ts->state_off[k] - off->state_base,
+                            ts->state_dtype[k], 1,
                             (const int64_t[]){(int64_t)ts->state_numel[k]});
     return s;
 }

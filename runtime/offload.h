@@ -1,7 +1,8 @@
 /* The offload engine's insides, shared by its files: offload.c (groups, plan, master
  * values), offload_transfer.c (slots, fetch, gradients), offload_worker.c (the worker
  * thread and its schedule), offload_optim.c (a group's host optimizer update),
- * offload_nvme.c (NVME staging), offload_stats.c (counters and trace). */
+ * offload_nvme.c (NVME staging), offload_dp.c (data parallel: the gradient all-reduce,
+ * sharded state, the masters' broadcast), offload_stats.c (counters and trace). */
 #ifndef CLT_RUNTIME_OFFLOAD_H
 #define CLT_RUNTIME_OFFLOAD_H
 
@@ -34,6 +35,10 @@ struct clt_offload_group {
     uint64_t dev_version;          /* the version in the slot (0: none) */
     bool grads_this_step;          /* copied out since the last step() */
     clt_event *upload, *grad_read;
+    /* data parallel (offload_dp.c) */
+    bool reduced;                  /* the host gradients are the ranks' sum (the lock) */
+    int lands, lands_last;         /* grads_ready calls this step, and in the last one */
+    bool reduce_posted;            /* reduced where it landed this step (AFTER_BACKWARD) */
 };
 
 struct clt_offload_slot {
@@ -77,6 +82,13 @@ struct clt_offload {
     char job_error[512];
 
     clt_offload_stats stats;       /* guarded by lock where the worker writes */
+
+    /* data parallel (offload_dp.c): the worker's duplicate of the caller's comm */
+    clt_comm *comm;                /* NULL: one process */
+    int rank, size;
+    bool shard;                    /* each rank keeps the state of the groups it owns */
+    size_t state_base, state_kept; /* bytes: the owned groups' part of the state layout
+                                      (all of it unsharded), which off->state holds */
 };
 
 double clt_offload_now(void);
@@ -94,14 +106,19 @@ clt_status clt_offload_wait_group(clt_offload *off, int id, double *waited);
 /* Hands a step's update to the worker (AFTER_BACKWARD). */
 clt_status clt_offload_worker_post(clt_offload *off, float lr, int64_t step, float grad_scale);
 /* From grads_ready before group id's gradient copy is enqueued: waits for the group's
- * pending update (which reads the host gradients the copy overwrites); EAGER: refuses a
- * group already handed over in the begun step. */
+ * pending update (which reads the host gradients the copy overwrites), then (data
+ * parallel) marks them as not reduced; EAGER: refuses a group already handed over in
+ * the begun step. */
 clt_status clt_offload_grads_prepare(clt_offload *off, int id);
-/* EAGER, from grads_ready once group id's gradient copy is enqueued: hands its update
- * to the worker when a step is begun (clt_offload_begin_step); CLT_OK otherwise. */
-clt_status clt_offload_eager_post(clt_offload *off, int id);
+/* From grads_ready once group id's gradient copy is enqueued: EAGER, hands its update
+ * to the worker when a step is begun (clt_offload_begin_step); otherwise, data
+ * parallel, its all-reduce where clt_offload_dp_landed says so; else CLT_OK. */
+clt_status clt_offload_post_landed(clt_offload *off, int id);
 /* EAGER: CLT_OK unless a begun step still waits for some group's grads_ready. */
 clt_status clt_offload_eager_complete(clt_offload *off, const char *fn);
+/* Data parallel, from grad_sqnorm once every gradient has landed: queues the all-reduce
+ * of every group not reduced nor on its way, and waits until all are (grad_wait_s). */
+clt_status clt_offload_reduce_rest(clt_offload *off, const char *fn);
 
 /* offload_optim.c */
 /* The host pointer of a HOST-tier buffer, or of a HOST_PINNED one the plan mapped. */
@@ -110,6 +127,32 @@ void *clt_offload_host_ptr(clt_buffer *buf);
 clt_status clt_offload_convert_work(clt_offload *off, int g);
 /* Σ g² over the host gradients of every group, with the host driver's SQNORM. */
 clt_status clt_offload_host_sqnorm(clt_offload *off, float *out);
+/* Group g's host gradients times alpha, with the host driver's SCALE. */
+clt_status clt_offload_scale_grads(clt_offload *off, int g, float alpha);
+
+/* offload_dp.c */
+/* Whether this rank keeps group g's state and runs its optimizer (always unsharded). */
+bool clt_offload_owns(const clt_offload *off, int g);
+/* Bytes of optimizer state this rank keeps: the owned groups' part of the layout. */
+size_t clt_offload_owned_state_bytes(const clt_offload *off);
+/* From plan(): state_base and state_kept, the owned groups' part of the layout. */
+void clt_offload_shard_state(clt_offload *off);
+/* Bytes of group g's state this rank keeps (0: another rank's), at *at in off->state. */
+size_t clt_offload_kept_state(const clt_offload *off, int g, size_t *at);
+/* The worker: group g's host gradients summed over the ranks, in place. */
+clt_status clt_offload_reduce_grads(clt_offload *off, int g);
+/* The worker, sharded, once group g is updated on its owner: its master values (at
+ * master: the master tier, or a staging buffer) from the owner to every rank; the
+ * others write their working copies from them. */
+clt_status clt_offload_share_master(clt_offload *off, int g, float *master);
+/* From clt_offload_grad: a fresh gradient (not accumulating) starts the group's count
+ * of landings; accumulating onto a group reduced where it landed brings back this
+ * rank's share (the sum divided by size). */
+clt_status clt_offload_dp_grad(clt_offload *off, int g, bool accumulating);
+/* From grads_ready (AFTER_BACKWARD, or EAGER outside a begun step), once group g's
+ * gradient copy is enqueued: counts the landing; whether to all-reduce the group now
+ * (it landed as often as last step: its gradients are expected to be final). */
+bool clt_offload_dp_landed(clt_offload *off, int g);
 
 /* CLT_OK when off is planned and id names one of its groups; else CLT_ERR_INVALID_ARG
  * with a sentence that starts with fn. */

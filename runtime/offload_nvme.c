@@ -24,25 +24,29 @@ static clt_status move(clt_offload *off, int gi, clt_buffer *buf, bool in, int64
     const size_t state_at = clt_offload_staged_state_at(g);
     clt_offload_trace(off, in ? CLT_OFFLOAD_NVME_READ : CLT_OFFLOAD_NVME_WRITE, gi, step);
     const double t = clt_offload_now();
-    clt_status s;
+    clt_status s = CLT_OK;
+    /* a group another rank owns keeps no state here and gets its master, whole, from
+     * the owner's broadcast */
+    size_t at = 0;
+    const size_t state_bytes = clt_offload_kept_state(off, gi, &at);
+    const size_t master_in = clt_offload_owns(off, gi) ? g->numel * 4 : 0;
     if (in) {
-        s = clt_buffer_copy(buf, 0, off->master, g->first * 4, g->numel * 4, NULL);
-        if (s == CLT_OK && g->state_bytes)
-            s = clt_buffer_copy(buf, state_at, off->state, g->state_first, g->state_bytes,
-                                NULL);
+        if (master_in)
+            s = clt_buffer_copy(buf, 0, off->master, g->first * 4, master_in, NULL);
+        if (s == CLT_OK && state_bytes)
+            s = clt_buffer_copy(buf, state_at, off->state, at, state_bytes, NULL);
     } else {
         s = clt_buffer_copy(off->master, g->first * 4, buf, 0, g->numel * 4, NULL);
-        if (s == CLT_OK && g->state_bytes)
-            s = clt_buffer_copy(off->state, g->state_first, buf, state_at, g->state_bytes,
-                                NULL);
+        if (s == CLT_OK && state_bytes)
+            s = clt_buffer_copy(off->state, at, buf, state_at, state_bytes, NULL);
     }
     const double dt = clt_offload_now() - t;
     pthread_mutex_lock(&off->lock);
     off->stats.nvme_s += dt;
     if (in)
-        off->stats.bytes_nvme_read += g->numel * 4 + g->state_bytes;
+        off->stats.bytes_nvme_read += master_in + state_bytes;
     else
-        off->stats.bytes_nvme_write += g->numel * 4 + g->state_bytes;
+        off->stats.bytes_nvme_write += g->numel * 4 + state_bytes;
     pthread_mutex_unlock(&off->lock);
     return s;
 }
@@ -68,14 +72,16 @@ static int room(const struct clt_offload_sched *sc, bool for_guess)
     return -1;
 }
 
-/* The I/O thread's next move, under the lock: the group the worker runs if it is not
- * staged; else a write-back (it frees its buffer); else the first queued group no
- * buffer holds; else the guess. */
+/* The I/O thread's next move, under the lock: the group the worker updates if it is
+ * not staged; else a write-back (it frees its buffer); else the first group queued for
+ * an update that no buffer holds; else the guess. (Jobs that only all-reduce gradients
+ * need no staging.) */
 static bool pick(const clt_offload *off, int *k, int *g, int64_t *step, bool *write)
 {
     const struct clt_offload_sched *sc = off->sched;
     *write = false;
-    if (sc->running >= 0 && holder(sc, sc->running) < 0 && (*k = room(sc, false)) >= 0) {
+    if (sc->running >= 0 && sc->running_update && holder(sc, sc->running) < 0 &&
+        (*k = room(sc, false)) >= 0) {
         *g = sc->running;
         *step = sc->running_step;
         return true;
@@ -90,7 +96,7 @@ static bool pick(const clt_offload *off, int *k, int *g, int64_t *step, bool *wr
     }
     for (int i = 0; i < sc->count; i++) {
         const struct clt_offload_job *j = &sc->queue[(sc->head + i) % sc->n];
-        if (holder(sc, j->group) >= 0)
+        if (!j->update || holder(sc, j->group) >= 0)
             continue;
         if ((*k = room(sc, false)) < 0)
             return false;
@@ -98,10 +104,13 @@ static bool pick(const clt_offload *off, int *k, int *g, int64_t *step, bool *wr
         *step = j->step;
         return true;
     }
-    const struct clt_offload_job *last =
-        sc->count ? &sc->queue[(sc->head + sc->count - 1) % sc->n] : NULL;
-    const int after = last ? sc->after[last->group]
-                           : sc->running >= 0 ? sc->after[sc->running] : -1;
+    const struct clt_offload_job *last = NULL;
+    for (int i = sc->count - 1; i >= 0 && !last; i--)
+        if (sc->queue[(sc->head + i) % sc->n].update)
+            last = &sc->queue[(sc->head + i) % sc->n];
+    const int after = last                                  ? sc->after[last->group]
+                      : sc->running >= 0 && sc->running_update ? sc->after[sc->running]
+                                                               : -1;
     if (after < 0 || sc->pending[after] > 0 || holder(sc, after) >= 0 ||
         (*k = room(sc, true)) < 0)
         return false;

@@ -150,10 +150,12 @@ clt_status clt_offload_update_group(clt_offload *off, const struct clt_offload_j
             gm.state = (unsigned char *)gm.master + clt_offload_staged_state_at(g);
         }
     } else {
+        unsigned char *state = clt_offload_host_ptr(off->state); /* NULL: none kept */
+        size_t at = 0;
         gm.master = (float *)clt_offload_host_ptr(off->master) + g->first;
-        gm.state = (unsigned char *)clt_offload_host_ptr(off->state) + g->state_first;
+        gm.state = state && clt_offload_kept_state(off, job->group, &at) ? state + at : NULL;
     }
-    if (s == CLT_OK && !*skipped) {
+    if (s == CLT_OK && !*skipped && clt_offload_owns(off, job->group)) {
         clt_offload_trace(off, CLT_OFFLOAD_OPTIM_BEGIN, job->group, job->step);
         t = clt_offload_now();
         for (int i = 0; i < g->n_tensors && s == CLT_OK; i++)
@@ -161,6 +163,9 @@ clt_status clt_offload_update_group(clt_offload *off, const struct clt_offload_j
         busy += clt_offload_now() - t;
         clt_offload_trace(off, CLT_OFFLOAD_OPTIM_END, job->group, job->step);
     }
+    /* every rank gates alike (the gradients are the same sum), so all or none share */
+    if (s == CLT_OK && !*skipped && off->shard)
+        s = clt_offload_share_master(off, job->group, gm.master);
     if (k >= 0)
         clt_offload_stage_release(off, k, s == CLT_OK && !*skipped);
     pthread_mutex_lock(&off->lock);
@@ -198,6 +203,20 @@ clt_status clt_offload_convert_work(clt_offload *off, int gi)
     g->host_version++;
     pthread_mutex_unlock(&off->lock);
     return s;
+}
+
+clt_status clt_offload_scale_grads(clt_offload *off, int gi, float alpha)
+{
+    const struct clt_offload_group *g = &off->groups[gi];
+    struct host_view gv;
+    view_init(&gv, off, (char *)clt_offload_host_ptr(off->grads) + g->first * off->es,
+              g->numel * off->es);
+    clt_op op;
+    memset(&op, 0, sizeof op);
+    op.kind = CLT_OP_SCALE;
+    op.u.scale.x = vec_of(&gv, 0, off->opts.work_dtype, g->numel);
+    op.u.scale.alpha = alpha;
+    return run_host_op(off, &op);
 }
 
 clt_status clt_offload_host_sqnorm(clt_offload *off, float *out)

@@ -4,11 +4,16 @@
  *
  * A group's update is a job: AFTER_BACKWARD step() queues every group in order;
  * EAGER grads_ready(g) queues g as soon as its gradient copy is enqueued, with a marker
- * transfer behind it whose event the worker waits on. The worker runs jobs in the order
- * queued; the I/O thread reads ahead the groups the worker will want (the one it runs,
- * the queued ones, then a guess: the group that followed the last one in the previous
- * eager step) and writes back the ones it has updated. Everything here is guarded by
- * the engine's lock and signalled on its cond, except where a field says whose it is. */
+ * transfer behind it whose event the worker waits on. Data parallel, a job may first
+ * all-reduce the group's gradients (or only that: AFTER_BACKWARD queues such a job where
+ * the gradients land, with a marker too, and grad_sqnorm for the groups left); the
+ * collectives are the worker's, on the engine's own communicator, in job order, which
+ * is the same on every rank since every rank makes the same calls. The worker runs jobs
+ * in the order queued; the I/O thread reads ahead the groups the worker will update (the
+ * one it runs, the queued ones, then a guess: the group that followed the last one in
+ * the previous eager step) and writes back the ones it has updated. Everything here is
+ * guarded by the engine's lock and signalled on its cond, except where a field says
+ * whose it is. */
 #ifndef CLT_RUNTIME_OFFLOAD_SCHED_H
 #define CLT_RUNTIME_OFFLOAD_SCHED_H
 
@@ -23,7 +28,10 @@ struct clt_offload_job {
     int group;
     float lr, scale;
     int64_t step;
-    bool eager;             /* wait for the marker, gate on the group's own sqnorm */
+    bool landing;           /* wait for the marker first */
+    bool reduce;            /* all-reduce the group's gradients over the ranks */
+    bool update;            /* run the optimizer (else the job is only the above) */
+    bool eager;             /* gate the update on the group's own sqnorm */
 };
 
 /* A staging buffer's life: FREE → READING → READY → UPDATING → DIRTY → WRITING → FREE,
@@ -49,6 +57,7 @@ struct clt_offload_sched {
     int head, count;
     int running;            /* the group the worker has taken, -1 */
     int64_t running_step;
+    bool running_update;    /* ... for an update (not only an all-reduce) */
     int *pending;           /* per group: jobs queued or running (0 or 1) */
 
     /* EAGER: the step begun, and which groups it handed over (armed, lr, scale, step,

@@ -197,6 +197,9 @@ clt_status clt_offload_grad(clt_offload *off, int id, bool accumulate, clt_tenso
     }
     if (s != CLT_OK)
         return clt_fail_prefix(s, "clt_offload_grad: group %d", id);
+    s = clt_offload_dp_grad(off, id, accumulate && g->grads_this_step);
+    if (s != CLT_OK)
+        return s;
     if (accumulate && g->grads_this_step) {
         /* gradient accumulation: what earlier micro-batches gave comes back first */
         s = settle(&g->grad_read, &off->stats.grad_wait_s);
@@ -241,7 +244,7 @@ clt_status clt_offload_grads_ready(clt_offload *off, int id)
     g->grads_this_step = true;
     off->stats.bytes_from_device += g->numel * off->es;
     clt_offload_trace(off, CLT_OFFLOAD_GRADS_READY, id, off->job_step + 1);
-    return clt_offload_eager_post(off, id);
+    return clt_offload_post_landed(off, id);
 }
 
 /* Every group's gradients of this step, landed on the host. */
@@ -269,6 +272,8 @@ clt_status clt_offload_grad_sqnorm(clt_offload *off, float *out)
         s = clt_offload_eager_complete(off, "clt_offload_grad_sqnorm");
     if (s == CLT_OK)
         s = gather_grads(off, "clt_offload_grad_sqnorm");
+    if (s == CLT_OK) /* data parallel: the norm of the ranks' summed gradients */
+        s = clt_offload_reduce_rest(off, "clt_offload_grad_sqnorm");
     if (s == CLT_OK)
         s = clt_offload_host_sqnorm(off, out);
     return s;

@@ -1,8 +1,9 @@
 /* The offload engine's worker (offload_sched.h): a thread that runs the queued group
  * updates in order; the two ways of queueing them (AFTER_BACKWARD: step() queues every
  * group at once; EAGER: begin_step arms a step and grads_ready queues each group as its
- * gradients leave the device); and the waits on them: fetch waits for its group's
- * update, clt_offload_wait for every update and write-back. */
+ * gradients leave the device); data parallel, the gradient all-reduces queued where
+ * the gradients land or by grad_sqnorm; and the waits on them: fetch waits for its
+ * group's update, clt_offload_wait for every update and write-back. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,22 +58,28 @@ static void *worker_main(void *arg)
         sc->count--;
         sc->running = job.group;
         sc->running_step = job.step;
+        sc->running_update = job.update;
         /* after a failure the jobs left are only drained (their markers waited for) */
         const bool failed = off->job_status != CLT_OK;
         pthread_cond_broadcast(&off->cond); /* the I/O thread stages the running group */
         pthread_mutex_unlock(&off->lock);
 
         bool skipped = false;
-        clt_status s = job.eager ? land(off, job.group) : CLT_OK;
-        if (s == CLT_OK && !failed)
+        clt_status s = job.landing ? land(off, job.group) : CLT_OK;
+        if (s == CLT_OK && !failed && job.reduce)
+            s = clt_offload_reduce_grads(off, job.group);
+        const bool reduced = s == CLT_OK && !failed && job.reduce;
+        if (s == CLT_OK && !failed && job.update)
             s = clt_offload_update_group(off, &job, &skipped);
 
         pthread_mutex_lock(&off->lock);
+        if (reduced)
+            off->groups[job.group].reduced = true;
         if (!failed && s != CLT_OK)
             clt_offload_fail_locked(off, s, job.group, job.step);
         else if (!failed && skipped)
             sc->skipped_at[job.group] = job.step;
-        else if (!failed)
+        else if (!failed && job.update)
             off->groups[job.group].host_version++;
         sc->running = -1;
         sc->pending[job.group]--;
@@ -150,7 +157,9 @@ clt_status clt_offload_worker_post(clt_offload *off, float lr, int64_t step, flo
     pthread_mutex_lock(&off->lock);
     for (int g = 0; g < off->n_groups; g++)
         push(sc, (struct clt_offload_job){.group = g, .lr = lr, .scale = grad_scale,
-                                          .step = step});
+                                          .step = step,
+                                          .reduce = off->comm && !off->groups[g].reduced,
+                                          .update = true});
     off->job_step = step;
     pthread_cond_broadcast(&off->cond);
     pthread_mutex_unlock(&off->lock);
@@ -256,17 +265,23 @@ clt_status clt_offload_grads_prepare(clt_offload *off, int id)
     double waited = 0;
     const clt_status s = clt_offload_wait_group(off, id, &waited);
     off->stats.fetch_wait_s += waited;
+    if (s == CLT_OK && off->comm) { /* the copy replaces the sum with this rank's own */
+        pthread_mutex_lock(&off->lock);
+        off->groups[id].reduced = false;
+        pthread_mutex_unlock(&off->lock);
+    }
     return s;
 }
 
-clt_status clt_offload_eager_post(clt_offload *off, int id)
+/* Group id's job, behind a marker: a side transfer starts after everything submitted
+ * before it, so it completes after the gradient copy and the group's uploads (whose
+ * events are the caller's to use). Its 4 bytes are not looked at. Under the lock,
+ * before the job is pushed, `queued` runs (the eager bookkeeping), if given. */
+static clt_status post_behind_marker(clt_offload *off, struct clt_offload_job job,
+                                     void (*queued)(clt_offload *, int))
 {
     struct clt_offload_sched *sc = off->sched;
-    if (!sc->armed)
-        return CLT_OK;
-    /* The marker: a side transfer starts after everything submitted before it, so it
-     * completes after the gradient copy and the group's uploads (whose events are the
-     * caller's to use). Its 4 bytes are not looked at. */
+    const int id = job.group;
     const struct clt_offload_group *g = &off->groups[id];
     clt_buffer *src = g->resident ? g->dev_grad : off->grad_slots[0].buf;
     const size_t n = clt_buffer_size(src) < 4 ? clt_buffer_size(src) : 4;
@@ -274,21 +289,75 @@ clt_status clt_offload_eager_post(clt_offload *off, int id)
         clt_buffer_read_side(src, 0, sc->marker_bytes + 4 * (size_t)id, n, &sc->marker[id]);
     if (s != CLT_OK)
         return clt_fail_prefix(s, "clt_offload_grads_ready: group %d", id);
-    sc->posted[id] = true;
     pthread_mutex_lock(&off->lock);
+    if (queued)
+        queued(off, id);
+    push(sc, job);
+    pthread_cond_broadcast(&off->cond);
+    pthread_mutex_unlock(&off->lock);
+    return CLT_OK;
+}
+
+/* Under the lock: group id is the begun step's next handed over. */
+static void eager_queued(clt_offload *off, int id)
+{
+    struct clt_offload_sched *sc = off->sched;
     if (sc->last_posted >= 0)
         sc->after[sc->last_posted] = id; /* the I/O thread's guess next step */
     sc->last_posted = id;
-    push(sc, (struct clt_offload_job){.group = id, .lr = sc->lr, .scale = sc->scale,
-                                      .step = sc->step, .eager = true});
     if (++sc->n_posted == sc->n) {
         sc->armed = false;
         sc->handed_over = true;
         off->job_step = sc->step;
     }
+}
+
+clt_status clt_offload_post_landed(clt_offload *off, int id)
+{
+    struct clt_offload_sched *sc = off->sched;
+    if (!sc->armed) {
+        /* data parallel: gradients expected to be final are reduced as they land */
+        if (!clt_offload_dp_landed(off, id))
+            return CLT_OK;
+        const struct clt_offload_job job = {.group = id, .step = off->job_step + 1,
+                                            .landing = true, .reduce = true};
+        return post_behind_marker(off, job, NULL);
+    }
+    const struct clt_offload_job job = {.group = id, .lr = sc->lr, .scale = sc->scale,
+                                        .step = sc->step, .landing = true,
+                                        .reduce = off->comm != NULL, .update = true,
+                                        .eager = true};
+    const clt_status s = post_behind_marker(off, job, eager_queued);
+    if (s == CLT_OK)
+        sc->posted[id] = true;
+    return s;
+}
+
+clt_status clt_offload_reduce_rest(clt_offload *off, const char *fn)
+{
+    if (!off->comm)
+        return CLT_OK;
+    struct clt_offload_sched *sc = off->sched;
+    const double t = clt_offload_now();
+    pthread_mutex_lock(&off->lock);
+    for (int g = 0; g < off->n_groups; g++)
+        if (!off->groups[g].reduced && sc->pending[g] == 0)
+            push(sc, (struct clt_offload_job){.group = g, .step = off->job_step + 1,
+                                              .reduce = true});
     pthread_cond_broadcast(&off->cond);
-    pthread_mutex_unlock(&off->lock);
-    return CLT_OK;
+    for (;;) {
+        int g = 0;
+        while (g < off->n_groups && off->groups[g].reduced)
+            g++;
+        if (g == off->n_groups || off->job_status != CLT_OK)
+            break;
+        pthread_cond_wait(&off->cond, &off->lock);
+    }
+    char what[96];
+    snprintf(what, sizeof what, "%s: the gradient all-reduce", fn);
+    const clt_status s = clt_offload_unlock_and_report(off, what);
+    off->stats.grad_wait_s += clt_offload_now() - t;
+    return s;
 }
 
 clt_status clt_offload_eager_complete(clt_offload *off, const char *fn)

@@ -70,6 +70,7 @@
 #ifndef CLT_OFFLOAD_H
 #define CLT_OFFLOAD_H
 
+#include "clt/comm.h"
 #include "clt/op.h"
 #include "clt/status.h"
 #include "clt/tensor.h"
@@ -134,7 +135,7 @@ typedef struct clt_offload_tensor {
 typedef struct clt_offload_plan_info {
     uint64_t tier_bytes[CLT_TIER_COUNT];
     uint64_t master_bytes;   /* f32 master parameters, on the master tier */
-    uint64_t state_bytes;    /* optimizer state, on the master tier */
+    uint64_t state_bytes;    /* optimizer state, on the master tier (this rank's share) */
     uint64_t host_bytes;     /* gradients (and working copies, staging) on HOST or
                                 HOST_PINNED (host_tier) */
     uint64_t device_bytes;   /* slots and resident groups on DEVICE */
@@ -156,7 +157,8 @@ typedef struct clt_offload_stats {
     uint64_t bytes_nvme_write;    /* ... and written back */
     uint64_t fetches, uploads;    /* fetch calls; those that moved data */
     double fetch_wait_s;          /* the caller waited in fetch for the optimizer */
-    double grad_wait_s;           /* the caller waited for gradients to land */
+    double grad_wait_s;           /* the caller waited for gradients to land (data
+                                     parallel: and to be all-reduced, in grad_sqnorm) */
     double optim_s;               /* the worker's time in the optimizer ops */
     double optim_idle_wait_s;     /* clt_offload_wait: the caller waited for the worker */
     double nvme_s;                /* the I/O thread's time staging NVME (beside optim_s) */
@@ -176,6 +178,39 @@ CLT_API clt_status clt_offload_create(clt_context *ctx, const clt_offload_opts *
  * NULL does nothing. */
 CLT_API void clt_offload_destroy(clt_offload *off);
 
+/* Data parallel (clt/comm.h), before clt_offload_plan: each group's gradients, once on
+ * the host, are all-reduced (SUM; the caller's grad_scale or dloss carries 1/size) over
+ * comm's ranks, on the worker, before the norm and the update (so grad_sqnorm and the
+ * eager per-group gate see the global gradient, identical on every rank). With
+ * shard_state, rank r keeps optimizer state only for the groups it owns (a contiguous
+ * split of the groups, balanced by element count: clt_offload_group_owner), updates
+ * those, and broadcasts each updated group's master values from its owner, in group
+ * order; the other ranks write their working copies from them (the same rounding as the
+ * fused param_copy, so every rank holds the same bits). Without shard_state every rank
+ * updates every group. The engine duplicates comm (clt_comm_dup, collective: every rank
+ * calls this at the same point) for its worker; destroy the engine before comm.
+ *
+ * When a group is reduced: EAGER, in its update job (begin_step marks the last
+ * micro-batch). AFTER_BACKWARD, where its gradients land if the engine expects them to
+ * be final: the grads_ready that ends as many micro-batches as the group had last step
+ * (from the second step on; the first step's are reduced in grad_sqnorm or step, which
+ * reduce whatever is left). If a later micro-batch then accumulates onto a group already
+ * reduced (the accumulation count grew), its sum is brought back divided by size, so
+ * the result is the same up to rounding; every rank does the same, since every rank
+ * makes the same calls. Masters stay whole on every rank (each uploads every group);
+ * with the NVME master tier a non-owner's master of a group is written from the
+ * broadcast as an update would write it. Errors: the rule at the top of this file; a
+ * second call; CLT_ERR_COMM from clt_comm_dup. */
+CLT_API clt_status clt_offload_set_comm(clt_offload *off, clt_comm *comm, bool shard_state);
+/* The rank owning group id's optimizer state (0 without a sharded comm); -1 for no such
+ * group. Before plan() it can change as groups are added. */
+CLT_API int clt_offload_group_owner(const clt_offload *off, int id);
+/* The engine's communicator's counters (clt_comm_get_stats on its duplicate): the
+ * gradient all-reduces and the masters' broadcasts, with their busy and wait seconds
+ * (the worker's: grad_wait_s says what the caller waited). All zero without a comm.
+ * Errors: only the general ones (clt.h). */
+CLT_API clt_status clt_offload_comm_stats(const clt_offload *off, clt_comm_stats *out);
+
 /* Adds a group of numel elements (padding included) holding the given tensors, before
  * plan(). A resident group gets its own device copy and gradient buffer, held for the
  * whole run instead of a slot (small groups used at both ends of a pass: embeddings).
@@ -189,9 +224,11 @@ CLT_API clt_status clt_offload_add_group(clt_offload *off, size_t numel,
 CLT_API clt_status clt_offload_group_tensors(const clt_offload *off, int id, int *n);
 
 /* Sizes everything, checks each tier's budget, then allocates (master values and state
- * zeroed). Fails before allocating anything when a tier cannot hold its part: the text
- * names the tier, the bytes needed and the budget left (and, for HOST, that an NVMe
- * directory would take the master tier). info may be NULL. Starts the worker thread.
+ * zeroed; with a sharded comm, only this rank's groups' state, which is what
+ * state_bytes and tier_bytes count). Fails before allocating anything when a tier
+ * cannot hold its part: the text names the tier, the bytes needed and the budget left
+ * (and, for HOST, that an NVMe directory would take the master tier). info may be NULL.
+ * Starts the worker thread.
  * Errors: the rule at the top of this file; CLT_ERR_OUT_OF_MEMORY for a tier that
  * cannot hold its part, CLT_ERR_IO for an NVMe directory that is missing or not
  * writable, CLT_ERR_INVALID_ARG when already planned or without groups. */
@@ -218,7 +255,7 @@ CLT_API clt_status clt_offload_sync_work(clt_offload *off);
 /* The optimizer state of tensor t of group id, as tensors of the master tier's buffers:
  * AdamW/LAMB m, v (and with q8 states m_absmax, v_absmax), SGD momentum. *n says how
  * many (up to 4). For checkpoints; valid until destroy. Errors: the rule at the top of
- * this file. */
+ * this file; CLT_ERR_INVALID_ARG for a group another rank owns (sharded comm). */
 CLT_API clt_status clt_offload_state(clt_offload *off, int id, int t, clt_tensor out[4],
                                      int *n);
 
