@@ -377,12 +377,22 @@ static void window(const uint8_t *split, size_t n, size_t start, int T, int32_t 
 void data_train_batch(const data_corpus *d, struct rng *rng, int B, int T, int32_t *tokens,
                       int32_t *targets)
 {
+    data_train_rows(d, rng, B, 0, B, T, tokens, targets);
+}
+
+void data_train_rows(const data_corpus *d, struct rng *rng, int B, int first, int count,
+                     int T, int32_t *tokens, int32_t *targets)
+{
     const size_t n = d->n_train;
-    /* Starts 0 .. n - T - 1: each window's T + 1 tokens lie inside the split. */
+    /* Starts 0 .. n - T - 1: each window's T + 1 tokens lie inside the split. Every
+     * row's start is drawn, kept or not, so the rng ends where a whole batch leaves it. */
     const uint64_t starts = n > (size_t)T ? n - (size_t)T : n;
-    for (int b = 0; b < B; b++)
-        window(d->bytes, n, (size_t)rng_below(rng, starts), T,
-               tokens + (size_t)b * (size_t)T, targets + (size_t)b * (size_t)T);
+    for (int b = 0; b < B; b++) {
+        const size_t start = (size_t)rng_below(rng, starts);
+        if (b >= first && b < first + count)
+            window(d->bytes, n, start, T, tokens + (size_t)(b - first) * (size_t)T,
+                   targets + (size_t)(b - first) * (size_t)T);
+    }
 }
 
 size_t data_val_windows(const data_corpus *d, int T)
@@ -394,13 +404,19 @@ size_t data_val_windows(const data_corpus *d, int T)
 void data_val_batch(const data_corpus *d, int64_t k, int B, int T, int32_t *tokens,
                     int32_t *targets)
 {
+    data_val_rows(d, k, B, 0, B, T, tokens, targets);
+}
+
+void data_val_rows(const data_corpus *d, int64_t k, int B, int first, int count, int T,
+                   int32_t *tokens, int32_t *targets)
+{
     const size_t n = d->n - d->n_train;
     const uint64_t w = data_val_windows(d, T);
-    const uint64_t first = (uint64_t)(((k % (int64_t)w) + (int64_t)w) % (int64_t)w);
-    for (int b = 0; b < B; b++) {
-        const unsigned __int128 i = (unsigned __int128)first * (unsigned)B + (unsigned)b;
+    const uint64_t start = (uint64_t)(((k % (int64_t)w) + (int64_t)w) % (int64_t)w);
+    for (int b = first; b < first + count; b++) {
+        const unsigned __int128 i = (unsigned __int128)start * (unsigned)B + (unsigned)b;
         const uint64_t j = (uint64_t)(i % w);
         window(d->bytes + d->n_train, n, (size_t)(j * (uint64_t)T), T,
-               tokens + (size_t)b * (size_t)T, targets + (size_t)b * (size_t)T);
+               tokens + (size_t)(b - first) * (size_t)T, targets + (size_t)(b - first) * (size_t)T);
     }
 }

@@ -52,6 +52,11 @@ const char *data_describe(const data_corpus *d);
  * window[t + 1]. The same rng state gives the same batch. */
 void data_train_batch(const data_corpus *d, struct rng *rng, int B, int T, int32_t *tokens,
                       int32_t *targets);
+/* Rows [first, first + count) of that batch (0 <= first, first + count <= B) into tokens
+ * and targets (count·T each), the rng advanced past all B rows: every rank of a
+ * data-parallel run draws the global batch from the same rng and keeps its own rows. */
+void data_train_rows(const data_corpus *d, struct rng *rng, int B, int first, int count,
+                     int T, int32_t *tokens, int32_t *targets);
 
 /* How many distinct validation windows of T + 1 tokens there are (at least 1): an
  * evaluation of ceil(windows / B) batches reads the whole validation split once. */
@@ -62,5 +67,8 @@ size_t data_val_windows(const data_corpus *d, int T);
  * reads the same data every time. */
 void data_val_batch(const data_corpus *d, int64_t k, int B, int T, int32_t *tokens,
                     int32_t *targets);
+/* Rows [first, first + count) of that batch, as data_train_rows. */
+void data_val_rows(const data_corpus *d, int64_t k, int B, int first, int count, int T,
+                   int32_t *tokens, int32_t *targets);
 
 #endif

@@ -401,7 +401,8 @@ static clt_status allocate_all(gpt_model *m)
 }
 
 static clt_status create(clt_context *ctx, const struct gpt_config *cfg, clt_dtype dtype,
-                         int batch, const clt_offload_opts *stream, gpt_model **out)
+                         int batch, const clt_offload_opts *stream, clt_comm *comm, bool shard,
+                         gpt_model **out)
 {
     char why[256];
     if (out)
@@ -434,7 +435,8 @@ static clt_status create(clt_context *ctx, const struct gpt_config *cfg, clt_dty
         goto done;
     m->layout_elems = gpt_params_layout(cfg, m->params);
     if (stream) {
-        s = gpt_stream_setup(m, stream); /* the engine's plan first: it names the tier */
+        /* the engine's plan first: it names the tier */
+        s = gpt_stream_setup(m, stream, comm, shard);
         if (s != CLT_OK)
             goto done;
         m->master = clt_offload_master_buffer(m->off);
@@ -452,15 +454,22 @@ done:
 clt_status gpt_create(clt_context *ctx, const struct gpt_config *cfg, clt_dtype dtype,
                       int batch, gpt_model **out)
 {
-    return create(ctx, cfg, dtype, batch, NULL, out);
+    return create(ctx, cfg, dtype, batch, NULL, NULL, false, out);
 }
 
 clt_status gpt_create_streamed(clt_context *ctx, const struct gpt_config *cfg, clt_dtype dtype,
                                int batch, const clt_offload_opts *opts, gpt_model **out)
 {
+    return gpt_create_streamed_comm(ctx, cfg, dtype, batch, opts, NULL, false, out);
+}
+
+clt_status gpt_create_streamed_comm(clt_context *ctx, const struct gpt_config *cfg,
+                                    clt_dtype dtype, int batch, const clt_offload_opts *opts,
+                                    clt_comm *comm, bool shard, gpt_model **out)
+{
     if (!opts)
         return CLT_ERR_INVALID_ARG;
-    return create(ctx, cfg, dtype, batch, opts, out);
+    return create(ctx, cfg, dtype, batch, opts, comm, shard, out);
 }
 
 void gpt_destroy(gpt_model *m)
@@ -717,6 +726,34 @@ static clt_status block_backward(gpt_model *m, int l, clt_buffer *input, bool ac
                          b->ln1_rstd, dresidual, true, accumulate);
 }
 
+clt_status gpt_set_grad_ready(gpt_model *m, gpt_grad_ready_fn fn, void *user)
+{
+    if (m->off)
+        return fail(m, CLT_ERR_INVALID_ARG,
+                    "gpt_set_grad_ready: a streamed model's gradients go to its offload "
+                    "engine");
+    m->grad_ready = fn;
+    m->grad_ready_user = user;
+    return CLT_OK;
+}
+
+/* Tells the hook that elements [first, end) of the layout are final. */
+static clt_status grads_final(gpt_model *m, size_t first, size_t end)
+{
+    if (!m->grad_ready)
+        return CLT_OK;
+    const clt_status s = m->grad_ready(m->grad_ready_user, first, end - first);
+    if (s != CLT_OK)
+        snprintf(m->err, sizeof m->err, "gradient sync: %s", clt_last_error());
+    return s;
+}
+
+/* Where block l's parameters start in the layout; l = layers: where ln_f's do. */
+static size_t block_start(const gpt_model *m, int l)
+{
+    return m->params[l < m->cfg.layers ? block_param(l, 0) : lnf_param(m, K_LNF_W)].offset;
+}
+
 clt_status gpt_backward(gpt_model *m, float dloss, bool accumulate)
 {
     if (!m->can_backward)
@@ -748,12 +785,14 @@ clt_status gpt_backward(gpt_model *m, float dloss, bool accumulate)
                       lnf_param(m, K_LNF_W), m->lnf_mean, m->lnf_rstd,
                       mat(m->dresidual, dt, BT, C), false, accumulate));
     TRY(gpt_stream_lnf_grads_done(m));
+    TRY(grads_final(m, block_start(m, m->cfg.layers), m->layout_elems));
 
     for (int l = m->cfg.layers - 1; l >= 0; l--) {
         clt_buffer *input = l == 0 ? m->encoded : m->blocks[l - 1].residual3;
         TRY(gpt_stream_block_backward_begin(m, l, input, accumulate));
         TRY(block_backward(m, l, input, accumulate));
         TRY(gpt_stream_block_backward_end(m, l));
+        TRY(grads_final(m, block_start(m, l), block_start(m, l + 1)));
     }
 
     clt_op emb = {.kind = CLT_OP_EMBEDDING_BWD};
@@ -767,6 +806,7 @@ clt_status gpt_backward(gpt_model *m, float dloss, bool accumulate)
     TRY(run(m, &emb));
     /* dwte += dlogitsᵀ·lnf, the LM head's share */
     TRY(matmul(m, pg(m, P_WTE), logits, true, lnf, false, NULL, 1.0f));
+    TRY(grads_final(m, 0, block_start(m, 0)));
     TRY(gpt_stream_backward_end(m));
     return check(m, clt_context_finish(m->ctx));
 }

@@ -84,6 +84,13 @@ void gpt_destroy(gpt_model *m);
  * are NULL. Errors: the engine's plan (naming the tier), then the device allocations. */
 clt_status gpt_create_streamed(clt_context *ctx, const struct gpt_config *cfg, clt_dtype dtype,
                                int batch, const clt_offload_opts *opts, gpt_model **out);
+/* gpt_create_streamed for a data-parallel run: the engine takes part in comm's ranks
+ * (clt_offload_set_comm before its plan: it sums each group's gradients over the ranks
+ * and, with shard, keeps only the optimizer state of the groups this rank owns). comm
+ * NULL: gpt_create_streamed. A collective: every rank calls it. */
+clt_status gpt_create_streamed_comm(clt_context *ctx, const struct gpt_config *cfg,
+                                    clt_dtype dtype, int batch, const clt_offload_opts *opts,
+                                    clt_comm *comm, bool shard, gpt_model **out);
 /* A streamed model recomputes each block's activations in the backward pass, in one
  * shared set, but the last block's (still there from the forward pass). This gives the
  * blocks below it sets of their own, kept from the forward pass, for as many as the
@@ -137,6 +144,17 @@ clt_status gpt_forward(gpt_model *m, const int32_t *tokens, const int32_t *targe
  * (a second call is refused) and gpt_logits_at no longer reads them afterwards. Returns
  * when the pass has finished. */
 clt_status gpt_backward(gpt_model *m, float dloss, bool accumulate);
+
+/* A data-parallel run's hook into gpt_backward: called as each parameter group's
+ * gradients are final in the work submitted so far, elements [first, first + count) of
+ * the layout (padding included), groups in the order their backward passes end: ln_f,
+ * block L-1 .. block 0, then wte and wpe together (the LM head and the embedding both
+ * write wte, the embedding's last). The ranges cover the layout once per pass; a failure
+ * ends the pass with its status (gpt_error says "gradient sync: ..."). fn NULL removes
+ * the hook. Resident models only: CLT_ERR_INVALID_ARG for a streamed one, whose
+ * gradients go to its engine. */
+typedef clt_status (*gpt_grad_ready_fn)(void *user, size_t first, size_t count);
+clt_status gpt_set_grad_ready(gpt_model *m, gpt_grad_ready_fn fn, void *user);
 
 /* After a gpt_forward (with or without targets, before any gpt_backward): the V logits
  * of sequence b < B at position t < T, to host memory as f32. */

@@ -75,6 +75,9 @@ struct gpt_model {
     uint16_t *stage16;  /* host: as many f16/bf16, when the compute dtype is one */
     size_t stage_elems;
 
+    gpt_grad_ready_fn grad_ready; /* gpt_set_grad_ready's hook, or NULL */
+    void *grad_ready_user;
+
     int B, T;           /* the last forward pass's shape */
     bool logits_valid;  /* its logits are in `logits` (not yet overwritten by backward) */
     bool can_backward;  /* it had targets, and no backward has consumed it yet */
@@ -85,8 +88,10 @@ struct gpt_model {
  * layers + 1 for ln_f. */
 int gpt_group_of(const gpt_model *m, size_t i);
 
-/* Allocates what a streamed model keeps on the device beside the engine (gpt_stream.c). */
-clt_status gpt_stream_setup(gpt_model *m, const clt_offload_opts *opts);
+/* Allocates what a streamed model keeps on the device beside the engine (gpt_stream.c),
+ * the engine joining comm's ranks when comm is not NULL. */
+clt_status gpt_stream_setup(gpt_model *m, const clt_offload_opts *opts, clt_comm *comm,
+                            bool shard);
 
 /* The hooks the passes call; nothing to do for a resident model. */
 clt_status gpt_stream_forward_begin(gpt_model *m);

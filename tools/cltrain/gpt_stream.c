@@ -37,7 +37,8 @@ static size_t group_start(const gpt_model *m, int g)
     return m->params[P_LAYER0 + (size_t)P_PER_LAYER * (size_t)(g - 1)].offset;
 }
 
-clt_status gpt_stream_setup(gpt_model *m, const clt_offload_opts *opts)
+clt_status gpt_stream_setup(gpt_model *m, const clt_offload_opts *opts, clt_comm *comm,
+                            bool shard)
 {
     const int L = m->cfg.layers;
     m->n_groups = L + 2;
@@ -49,6 +50,8 @@ clt_status gpt_stream_setup(gpt_model *m, const clt_offload_opts *opts)
     clt_offload_opts o = *opts;
     o.work_dtype = m->dtype;
     s = gpt_check(m, clt_offload_create(m->ctx, &o, &m->off));
+    if (s == CLT_OK && comm)
+        s = gpt_check(m, clt_offload_set_comm(m->off, comm, shard));
     size_t i = 0;
     for (int g = 0; g < m->n_groups && s == CLT_OK; g++) {
         const size_t first = group_start(m, g);

@@ -3,7 +3,9 @@
  *   cltrain [train] [--model tiny|small|gpt2] [--layers N --heads N --dim N --ctx N] ...
  *   cltrain sample --ckpt DIR [--tokens N] [--temperature X] [--top-k K] [--prompt TEXT]
  *   cltrain plot METRICS.jsonl [-o loss.png]
+ *   mpirun -np N cltrain [train] ... [--shard] [--allreduce f32|bf16]: data parallel
  *
+ * A multi-rank launch of a build without MPI is refused (exit 1) before anything runs.
  * Exit status: 0 done, 1 an error (said on stderr), 2 a usage error, 130 stopped by a
  * signal after saving. Only the public API is used. */
 #include <stdio.h>
@@ -12,6 +14,7 @@
 
 #include "ckpt.h"
 #include "common/args.h"
+#include "dist.h"
 #include "gpt.h"
 #include "plot.h"
 #include "rng.h"
@@ -58,6 +61,10 @@ static int cmd_train(int argc, char **argv)
     const char *model = NULL, *optimizer = "adamw", *dtype = "f32", *device = NULL;
     const char *out = NULL, *resume = NULL, *metrics = NULL;
     const char *offload = "none", *device_mem = NULL, *host_mem = NULL, *nvme_dir = NULL;
+    const char *comm = "auto", *allreduce = "f32";
+    int64_t bucket_mb = 25;
+    double comm_timeout = 0;
+    bool shard = false;
     int64_t layers = 0, heads = 0, dim = 0, ctx = 0, steps = 1000, stop_at = 0, batch = 8;
     int64_t accum = 1, seed = 1337, warmup = -1, eval_every = 0, eval_batches = 8;
     int64_t ckpt_every = 0, log_every = 0, sample = 0, top_k = 40;
@@ -82,12 +89,17 @@ static int cmd_train(int argc, char **argv)
         {"--clip", ARGS_DOUBLE, &clip, "X", "global gradient-norm bound, 0 for none (1.0)"},
         {"--optimizer", ARGS_STRING, &optimizer, "NAME", "adamw (default), adamw8bit, lamb or sgd"},
         {"--dtype", ARGS_STRING, &dtype, "T", "compute dtype: f32 (default), bf16, f16 (loss scaling)"},
-        {"--device", ARGS_STRING, &device, "D", "device (see clt-info); default: clt's choice"},
+        {"--device", ARGS_STRING, &device, "D", "device (see clt-info); default: clt's choice. A comma list under mpirun: each rank takes entry local_rank % count"},
         {"--seed", ARGS_INT, &seed, "N", "seed of the weights and the data order (1337)"},
         {"--offload", ARGS_STRING, &offload, "WHERE", "none (default), host or nvme: master weights and optimizer state there, blocks streamed through the device"},
         {"--device-mem", ARGS_STRING, &device_mem, "SIZE", "device memory budget, e.g. 512M, holding the model, slots, activations and the ops' scratch (default: the device's)"},
         {"--host-mem", ARGS_STRING, &host_mem, "SIZE", "host memory budget (default: no limit)"},
         {"--nvme-dir", ARGS_STRING, &nvme_dir, "DIR", "directory of the NVMe tier's swap files (--offload nvme)"},
+        {"--comm", ARGS_STRING, &comm, "HOW", "auto (default): MPI when a launcher such as mpirun started more than one rank; mpi: always; self: one rank through the data-parallel path, without MPI"},
+        {"--allreduce", ARGS_STRING, &allreduce, "T", "gradients on the wire between ranks: f32 (default) or bf16"},
+        {"--shard", ARGS_FLAG, &shard, NULL, "split the optimizer state over the ranks (ZeRO stage 1)"},
+        {"--bucket-mb", ARGS_INT, &bucket_mb, "N", "MiB of gradients per all-reduce bucket (25)"},
+        {"--comm-timeout", ARGS_DOUBLE, &comm_timeout, "S", "seconds a collective may wait for the other ranks before the run fails (default: $CLT_COMM_TIMEOUT, else 600)"},
         {"--out", ARGS_STRING, &out, "DIR", "checkpoint directory (model + state safetensors)"},
         {"--resume", ARGS_STRING, &resume, "DIR", "continue bit-identically from a checkpoint (of any --offload mode)"},
         {"--ckpt-every", ARGS_INT, &ckpt_every, "N", "also checkpoint every N steps (0: at the end)"},
@@ -110,6 +122,12 @@ static int cmd_train(int argc, char **argv)
         args_print_options(opts, ARRAY_LEN(opts), stdout);
         return 0;
     }
+    /* mpirun -np N of a build without MPI would run N independent copies */
+    char why[512];
+    if (dist_launch_refused(clt_comm_launch_size(), clt_comm_has_mpi(), why, sizeof why)) {
+        fprintf(stderr, "cltrain: %s\n", why);
+        return 1;
+    }
     struct train_opts o = {.data = data.items, .n_data = data.count};
     o.cfg_given = model || layers || heads || dim || ctx || !resume;
     if (!gpt_config_preset(model ? model : "small", &o.cfg)) {
@@ -127,6 +145,7 @@ static int cmd_train(int argc, char **argv)
         !in_range("--ckpt-every", ckpt_every, 0, INT64_MAX / 2) ||
         !in_range("--log-every", log_every, 0, INT64_MAX / 2) ||
         !in_range("--sample", sample, 0, 1 << 24) || !in_range("--top-k", top_k, 0, 1 << 20) ||
+        !in_range("--bucket-mb", bucket_mb, 1, 1 << 20) ||
         !in_range("--seed", seed, 0, INT64_MAX))
         return 2;
     if (layers)
@@ -151,6 +170,27 @@ static int cmd_train(int argc, char **argv)
         fprintf(stderr, "cltrain: --dtype %s: not one of f32, bf16, f16\n", dtype);
         return 2;
     }
+    if (strcmp(comm, "auto") == 0) {
+        o.dist.mode = DIST_AUTO;
+    } else if (strcmp(comm, "mpi") == 0) {
+        o.dist.mode = DIST_MPI;
+    } else if (strcmp(comm, "self") == 0) {
+        o.dist.mode = DIST_SELF;
+    } else {
+        fprintf(stderr, "cltrain: --comm %s: not one of auto, mpi, self\n", comm);
+        return 2;
+    }
+    if (!parse_dtype(allreduce, &o.dist.wire) || o.dist.wire == CLT_DTYPE_F16) {
+        fprintf(stderr, "cltrain: --allreduce %s: not one of f32, bf16\n", allreduce);
+        return 2;
+    }
+    if (!(comm_timeout >= 0)) {
+        fprintf(stderr, "cltrain: --comm-timeout must be >= 0 seconds (0: the default)\n");
+        return 2;
+    }
+    o.dist.shard = shard;
+    o.dist.bucket_bytes = (size_t)bucket_mb << 20;
+    o.dist.timeout_s = comm_timeout;
     if (strcmp(offload, "none") == 0) {
         o.offload = OFFLOAD_NONE;
     } else if (strcmp(offload, "host") == 0) {
@@ -177,6 +217,12 @@ static int cmd_train(int argc, char **argv)
             fprintf(stderr, "cltrain: %s %s: must be above 0\n", sizes[i].flag, sizes[i].text);
             return 2;
         }
+    }
+    if (o.offload != OFFLOAD_NONE && o.dist.wire == CLT_DTYPE_BF16) {
+        fprintf(stderr, "cltrain: --allreduce bf16 with --offload %s: the offload engine "
+                        "all-reduces each group in the compute dtype (--dtype bf16 sends "
+                        "bf16)\n", offload);
+        return 2;
     }
     if (o.offload == OFFLOAD_NVME && !nvme_dir) {
         fprintf(stderr, "cltrain: --offload nvme needs --nvme-dir DIR\n");

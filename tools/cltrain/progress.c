@@ -30,7 +30,7 @@ bool progress_open(FILE *out, const char *metrics_path, int64_t every, progress 
         return false;
     }
     p->out = out;
-    p->tty = isatty(fileno(out));
+    p->tty = out && isatty(fileno(out));
     p->every = every < 1 ? 1 : every;
     if (metrics_path) {
         p->metrics = fopen(metrics_path, "a");
@@ -101,6 +101,24 @@ static void write_offload(json_writer *w, const clt_offload_stats *st)
     json_end_object(w);
 }
 
+/* "comm": {...}: a data-parallel run's communication (of a step, or of the run), left
+ * open for the caller's own fields; the caller ends it. */
+static void begin_comm(json_writer *w, const struct comm_report *c)
+{
+    json_key(w, "comm");
+    json_begin_object(w);
+    json_kv_int(w, "ranks", c->ranks);
+    json_kv_uint(w, "bytes_allreduced", c->bytes_reduced);
+    json_kv_uint(w, "bytes_allgathered", c->bytes_gathered);
+    json_kv_uint(w, "bytes_sent_model", c->bytes_sent);
+    json_kv_uint(w, "grad_bytes", c->grad_bytes);
+    json_kv_double(w, "allreduce_ms", c->reduce_s * 1e3);
+    json_kv_double(w, "exposed_ms", c->exposed_s * 1e3);
+    const double hidden = c->reduce_s > 0 ? 1.0 - c->exposed_s / c->reduce_s : 0.0;
+    json_kv_double(w, "hidden_fraction", hidden < 0 ? 0 : hidden);
+    json_kv_uint(w, "state_bytes", c->state_bytes);
+}
+
 static void write_metrics_step(progress *p, const struct step_report *r)
 {
     json_writer w;
@@ -125,6 +143,10 @@ static void write_metrics_step(progress *p, const struct step_report *r)
     json_end_object(&w);
     if (r->offloaded)
         write_offload(&w, &r->offload);
+    if (r->dist) {
+        begin_comm(&w, &r->comm);
+        json_end_object(&w);
+    }
     json_end_object(&w);
     json_finish(&w);
 }
@@ -134,7 +156,7 @@ void progress_step(progress *p, const struct step_report *r)
     if (p->metrics)
         write_metrics_step(p, r);
     const bool plain_due = r->step % p->every == 0 || r->step == r->total || r->skipped;
-    if (!p->tty && !plain_due)
+    if (!p->out || (!p->tty && !plain_due))
         return;
     char mem[128], eta[32];
     memory_text(r->mem_used, mem, sizeof mem);
@@ -158,8 +180,10 @@ void progress_step(progress *p, const struct step_report *r)
 void progress_eval(progress *p, int64_t step, double val_loss)
 {
     end_line(p);
-    fprintf(p->out, "step %lld: validation loss %.4f\n", (long long)step, val_loss);
-    fflush(p->out);
+    if (p->out) {
+        fprintf(p->out, "step %lld: validation loss %.4f\n", (long long)step, val_loss);
+        fflush(p->out);
+    }
     if (p->metrics) {
         json_writer w;
         json_init(&w, p->metrics, false);
@@ -174,6 +198,8 @@ void progress_eval(progress *p, int64_t step, double val_loss)
 
 void progress_note(progress *p, const char *fmt, ...)
 {
+    if (!p->out)
+        return;
     end_line(p);
     va_list ap;
     va_start(ap, fmt);
@@ -183,9 +209,9 @@ void progress_note(progress *p, const char *fmt, ...)
     fflush(p->out);
 }
 
-void progress_summary(progress *p, const struct run_summary *s)
+/* The text of the summary. */
+static void summary_text(progress *p, const struct run_summary *s)
 {
-    end_line(p);
     char took[32], mem[128];
     memory_text(s->mem_peak, mem, sizeof mem);
     fprintf(p->out, "done: %lld steps (to step %lld) in %s, %.0f tokens, %.0f tok/s\n",
@@ -199,9 +225,27 @@ void progress_summary(progress *p, const struct run_summary *s)
     if (s->skipped)
         fprintf(p->out, ", %lld steps skipped", (long long)s->skipped);
     fprintf(p->out, "\n      peak memory: %s\n", mem[0] ? mem : "-");
+    if (s->dist && s->steps_run > 0) {
+        const double n = (double)s->steps_run, mib = 1024.0 * 1024.0;
+        const double hidden = s->comm.reduce_s > 0 ? 1.0 - s->comm.exposed_s / s->comm.reduce_s
+                                                   : 0.0;
+        fprintf(p->out, "      communication per step over %d rank%s: %.2f MiB all-reduced, "
+                        "%.2f MiB all-gathered; gradient all-reduce %.1f ms, %.0f%% of it "
+                        "hidden behind the backward pass\n",
+                s->comm.ranks, s->comm.ranks == 1 ? "" : "s", s->comm.bytes_reduced / mib / n,
+                s->comm.bytes_gathered / mib / n, s->comm.reduce_s * 1e3 / n,
+                100.0 * (hidden < 0 ? 0 : hidden));
+    }
     if (s->checkpoint)
         fprintf(p->out, "      checkpoint: %s\n", s->checkpoint);
     fflush(p->out);
+}
+
+void progress_summary(progress *p, const struct run_summary *s)
+{
+    end_line(p);
+    if (p->out)
+        summary_text(p, s);
     if (p->metrics) {
         json_writer w;
         json_init(&w, p->metrics, false);
@@ -226,6 +270,17 @@ void progress_summary(progress *p, const struct run_summary *s)
         json_end_object(&w);
         if (s->offloaded)
             write_offload(&w, &s->offload);
+        if (s->dist) {
+            begin_comm(&w, &s->comm);
+            json_kv_bool(&w, "shard", s->shard);
+            json_kv_string(&w, "wire", s->wire);
+            json_key(&w, "state_bytes_per_rank");
+            json_begin_array(&w);
+            for (int r = 0; s->state_bytes && r < s->comm.ranks; r++)
+                json_uint(&w, s->state_bytes[r]);
+            json_end_array(&w);
+            json_end_object(&w);
+        }
         json_end_object(&w);
         json_finish(&w);
     }

@@ -8,7 +8,9 @@
  * carry the memory per tier; an offloaded run's also carry "offload": bytes to and from
  * the device, NVMe bytes read and written, the milliseconds of the host optimizer and
  * of NVMe staging, and of each wait (fetches for the optimizer, the gradients, the
- * optimizer for NVMe staging). */
+ * optimizer for NVMe staging). A data-parallel run's also carry "comm": bytes all-reduced
+ * and all-gathered, the gradients' all-reduce time, the part of it not hidden behind the
+ * backward pass and the hidden fraction, the ranks and this rank's optimizer state. */
 #ifndef CLTRAIN_PROGRESS_H
 #define CLTRAIN_PROGRESS_H
 
@@ -17,6 +19,18 @@
 #include <stdio.h>
 
 #include <clt/clt.h>
+
+/* A data-parallel run's communication (dist.h): of a step, or the run's totals. */
+struct comm_report {
+    int ranks;
+    uint64_t bytes_reduced;  /* all-reduce payload: the gradients and the step's values */
+    uint64_t bytes_gathered; /* all-gather payload: the sharded master parameters */
+    uint64_t bytes_sent;     /* what this rank put on the wire (clt_comm_stats' model) */
+    uint64_t grad_bytes;     /* of bytes_reduced, the gradients (in the wire dtype) */
+    double reduce_s;         /* the gradients' all-reduce */
+    double exposed_s;        /* of it, not hidden behind the backward pass */
+    uint64_t state_bytes;    /* optimizer state on this rank */
+};
 
 struct step_report {
     int64_t step, total;
@@ -30,6 +44,8 @@ struct step_report {
      * difference of its counters; the host optimizer of a step runs during the next) */
     bool offloaded;
     clt_offload_stats offload;
+    bool dist;             /* more than one rank, or --comm: "comm" in the record */
+    struct comm_report comm;
 };
 
 struct run_summary {
@@ -41,12 +57,18 @@ struct run_summary {
     const char *checkpoint;                            /* NULL when none was written */
     bool offloaded;
     clt_offload_stats offload;                         /* the run's totals */
+    bool dist;
+    struct comm_report comm;                           /* the run's totals */
+    bool shard;
+    const char *wire;                                  /* "f32", "bf16" */
+    const uint64_t *state_bytes;                       /* per rank, comm.ranks of them */
 };
 
 typedef struct progress progress;
 
-/* Text goes to `out` (stderr in cltrain). metrics_path may be NULL; it is opened for
- * appending, so a resumed run continues its file. false with err when it cannot be
+/* Text goes to `out` (stderr in cltrain; NULL: none, the ranks but 0 of a data-parallel
+ * run). metrics_path may be NULL; it is opened for appending, so a resumed run continues
+ * its file. false with err when it cannot be
  * opened. */
 bool progress_open(FILE *out, const char *metrics_path, int64_t every, progress **p,
                    char *err, size_t cap);

@@ -5,6 +5,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 
 #include "ckpt.h"
 #include "data.h"
+#include "dist.h"
 #include "progress.h"
 #include "rng.h"
 #include "sample.h"
@@ -72,47 +74,70 @@ struct run {
     int64_t step, opt_step, good_steps, tokens_seen;
     float loss_scale;
     struct rng data_rng;
+    /* data parallelism: the ranks (dist.comm NULL for one process), and whether one of
+     * them was asked to stop (the step's all-reduced flag) */
+    struct dist dist;
+    bool stop_all;
+    char device[128];  /* this rank's entry of --device's list */
 };
+
+/* Whether the run stops after this step: a signal here, or on any rank. */
+static bool stopping(const struct run *r)
+{
+    return r->dist.comm ? r->stop_all : stop_requested != 0;
+}
 
 static const char *dtype_name(clt_dtype d)
 {
     return d == CLT_DTYPE_F32 ? "f32" : d == CLT_DTYPE_BF16 ? "bf16" : "f16";
 }
 
+/* A line on stderr after "cltrain: ", or "cltrain: rank R of N: " in a data-parallel
+ * run, where every rank may speak. */
+__attribute__((format(printf, 2, 3))) static void errorf(const struct run *r,
+                                                         const char *fmt, ...)
+{
+    fputs(r->dist.prefix[0] ? r->dist.prefix : "cltrain: ", stderr);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fflush(stderr);
+}
+
 /* Fails with the library's sentence, prefixed by what was being done. */
-static bool clt_ok(clt_status s, const char *doing)
+static bool clt_ok(const struct run *r, clt_status s, const char *doing)
 {
     if (s == CLT_OK)
         return true;
-    fprintf(stderr, "cltrain: %s: %s (%s)\n", doing, clt_last_error(), clt_status_str(s));
+    errorf(r, "%s: %s (%s)\n", doing, clt_last_error(), clt_status_str(s));
     return false;
 }
 
 /* The same for the model's calls, whose own refusals (a bad token) are in gpt_error. */
-static bool gpt_ok(const gpt_model *m, clt_status s, const char *doing)
+static bool gpt_ok(const struct run *r, clt_status s, const char *doing)
 {
     if (s == CLT_OK)
         return true;
-    fprintf(stderr, "cltrain: %s: %s (%s)\n", doing, gpt_error(m), clt_status_str(s));
+    errorf(r, "%s: %s (%s)\n", doing, gpt_error(r->model), clt_status_str(s));
     return false;
 }
 
 /* --out must be a directory we can write, checked before the first step rather than
  * after the last. */
-static bool out_dir_ready(const char *dir)
+static bool out_dir_ready(const struct run *r, const char *dir)
 {
     if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
-        fprintf(stderr, "cltrain: --out %s: cannot create the directory: %s\n", dir,
-                strerror(errno));
+        errorf(r, "--out %s: cannot create the directory: %s\n", dir, strerror(errno));
         return false;
     }
     struct stat st;
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        fprintf(stderr, "cltrain: --out %s: not a directory\n", dir);
+        errorf(r, "--out %s: not a directory\n", dir);
         return false;
     }
     if (access(dir, W_OK | X_OK) != 0) {
-        fprintf(stderr, "cltrain: --out %s: not writable: %s\n", dir, strerror(errno));
+        errorf(r, "--out %s: not writable: %s\n", dir, strerror(errno));
         return false;
     }
     return true;
@@ -135,46 +160,61 @@ static bool save_checkpoint(struct run *r, const struct train_opts *o, const cha
                           "tokens_seen", tokens, "loss_scale", scale, "data_rng", rng,
                           "seed", seed, "optimizer", optim_kind_name(o->optimizer),
                           "dtype", dtype_name(o->dtype), NULL};
-    size_t n = 0;
-    const clt_named_tensor *state = optim_state_tensors(r->opt, &n);
     char err[1024];
-    if (!clt_ok(optim_settle(r->opt), "checkpoint: the offloaded optimizer"))
+    struct dist_state state;
+    if (!clt_ok(r, optim_settle(r->opt), "checkpoint: the offloaded optimizer"))
         return false;
-    if (!ckpt_save(r->ctx, dir, r->model, state, n, meta, err, sizeof err)) {
-        fprintf(stderr, "cltrain: checkpoint: %s\n", err);
+    /* sharded: the other ranks' state to rank 0; then rank 0 alone writes */
+    if (!dist_gather_state(&r->dist, r->ctx, r->model, o->optimizer, r->opt, &state, err,
+                           sizeof err)) {
+        errorf(r, "%s\n", err);
+        dist_state_release(&state);
         return false;
     }
-    return true;
+    bool ok = true;
+    if (r->dist.rank == 0 &&
+        !(ok = ckpt_save(r->ctx, dir, r->model, state.tensors, state.n, meta, err, sizeof err)))
+        errorf(r, "checkpoint: %s\n", err);
+    dist_state_release(&state);
+    /* no rank runs ahead of a save that failed: every one stops */
+    if (r->dist.comm) {
+        const bool mine = ok;
+        if (!clt_ok(r, dist_share_verdict(&r->dist, &ok), "checkpoint: rank 0's verdict"))
+            return false;
+        if (!ok && mine)
+            errorf(r, "checkpoint: rank 0 could not save it (its error is above); stopping\n");
+    }
+    return ok;
 }
 
-static bool meta_i64(const char *dir, const char *key, int64_t *out)
+static bool meta_i64(const struct run *r, const char *dir, const char *key, int64_t *out)
 {
     char v[64], err[512], *end = NULL;
     if (!ckpt_state_meta(dir, key, v, sizeof v, err, sizeof err)) {
-        fprintf(stderr, "cltrain: --resume: %s\n", err);
+        errorf(r, "--resume: %s\n", err);
         return false;
     }
     errno = 0;
     long long x = strtoll(v, &end, 10);
     if (errno || end == v || *end) {
-        fprintf(stderr, "cltrain: --resume %s: state.safetensors: %s is \"%s\", not an "
-                        "integer\n", dir, key, v);
+        errorf(r, "--resume %s: state.safetensors: %s is \"%s\", not an integer\n", dir,
+               key, v);
         return false;
     }
     *out = x;
     return true;
 }
 
-static bool meta_expect(const char *dir, const char *key, const char *want)
+static bool meta_expect(const struct run *r, const char *dir, const char *key, const char *want)
 {
     char v[64], err[512];
     if (!ckpt_state_meta(dir, key, v, sizeof v, err, sizeof err)) {
-        fprintf(stderr, "cltrain: --resume: %s\n", err);
+        errorf(r, "--resume: %s\n", err);
         return false;
     }
     if (strcmp(v, want) != 0) {
-        fprintf(stderr, "cltrain: --resume %s: the checkpoint was trained with %s %s; this "
-                        "run asks for %s (pass the same --%s)\n", dir, key, v, want, key);
+        errorf(r, "--resume %s: the checkpoint was trained with %s %s; this run asks for %s "
+                  "(pass the same --%s)\n", dir, key, v, want, key);
         return false;
     }
     return true;
@@ -184,25 +224,25 @@ static bool resume_from(struct run *r, const struct train_opts *o)
 {
     const char *dir = o->resume;
     char err[1024], v[80];
-    if (!meta_expect(dir, "optimizer", optim_kind_name(o->optimizer)) ||
-        !meta_expect(dir, "dtype", dtype_name(o->dtype)))
+    if (!meta_expect(r, dir, "optimizer", optim_kind_name(o->optimizer)) ||
+        !meta_expect(r, dir, "dtype", dtype_name(o->dtype)))
         return false;
     if (!ckpt_load_model(r->ctx, dir, r->model, err, sizeof err)) {
-        fprintf(stderr, "cltrain: --resume: %s\n", err);
+        errorf(r, "--resume: %s\n", err);
         return false;
     }
     size_t n = 0;
     const clt_named_tensor *state = optim_state_tensors(r->opt, &n);
     if (!ckpt_load_state(r->ctx, dir, state, n, err, sizeof err)) {
-        fprintf(stderr, "cltrain: --resume: %s\n", err);
+        errorf(r, "--resume: %s\n", err);
         return false;
     }
-    if (!meta_i64(dir, "step", &r->step) || !meta_i64(dir, "opt_step", &r->opt_step) ||
-        !meta_i64(dir, "good_steps", &r->good_steps) ||
-        !meta_i64(dir, "tokens_seen", &r->tokens_seen))
+    if (!meta_i64(r, dir, "step", &r->step) || !meta_i64(r, dir, "opt_step", &r->opt_step) ||
+        !meta_i64(r, dir, "good_steps", &r->good_steps) ||
+        !meta_i64(r, dir, "tokens_seen", &r->tokens_seen))
         return false;
     if (!ckpt_state_meta(dir, "loss_scale", v, sizeof v, err, sizeof err)) {
-        fprintf(stderr, "cltrain: --resume: %s\n", err);
+        errorf(r, "--resume: %s\n", err);
         return false;
     }
     char *end = NULL;
@@ -221,13 +261,13 @@ static bool resume_from(struct run *r, const struct train_opts *o)
         ok = false;
     }
     if (!ok) {
-        fprintf(stderr, "cltrain: --resume %s: state.safetensors: loss_scale or data_rng "
-                        "is malformed\n", dir);
+        errorf(r, "--resume %s: state.safetensors: loss_scale or data_rng is malformed\n",
+               dir);
         return false;
     }
     if (r->step > o->steps) {
-        fprintf(stderr, "cltrain: --resume %s: the checkpoint is at step %" PRId64
-                        ", past --steps %" PRId64 "\n", dir, r->step, o->steps);
+        errorf(r, "--resume %s: the checkpoint is at step %" PRId64 ", past --steps %" PRId64
+                  "\n", dir, r->step, o->steps);
         return false;
     }
     return true;
@@ -239,20 +279,55 @@ struct step_times {
     double forward, backward, optim;
 };
 
-/* Mean validation loss over eval_batches batches. */
+/* Mean validation loss over eval_batches batches of the global batch size, each rank
+ * on its rows. */
 static bool evaluate(struct run *r, const struct train_opts *o, double *loss)
 {
     const int T = r->model ? gpt_config_of(r->model)->ctx : 0;
+    const int N = r->dist.size, b = o->batch;
     double sum = 0.0;
     for (int k = 0; k < o->eval_batches; k++) {
         float l = 0.0f;
-        data_val_batch(r->data, k, o->batch, T, r->tokens, r->targets);
-        if (!gpt_ok(r->model, gpt_forward(r->model, r->tokens, r->targets, o->batch, T, &l),
+        data_val_rows(r->data, k, N * b, r->dist.rank * b, b, T, r->tokens, r->targets);
+        if (!gpt_ok(r, gpt_forward(r->model, r->tokens, r->targets, b, T, &l),
                     "validation forward"))
             return false;
         sum += l;
     }
+    if (r->dist.comm) {
+        float v = (float)sum;
+        if (!clt_ok(r, dist_sum(&r->dist, &v, 1), "validation loss over the ranks"))
+            return false;
+        sum = (double)v / N;
+    }
     *loss = sum / o->eval_batches;
+    return true;
+}
+
+/* The last micro-batch's backward pass, its gradients all-reduced while it runs. */
+static bool backward_synced(struct run *r, float dloss, bool accumulate)
+{
+    if (!gpt_ok(r, gpt_set_grad_ready(r->model, dist_grad_ready, &r->dist), "backward"))
+        return false;
+    const clt_status s = gpt_backward(r->model, dloss, accumulate);
+    (void)gpt_set_grad_ready(r->model, NULL, NULL);
+    return gpt_ok(r, s, "backward") && clt_ok(r, clt_context_finish(r->ctx), "backward") &&
+           clt_ok(r, dist_grad_finish(&r->dist), "gradient all-reduce");
+}
+
+/* The step's values summed over the ranks in one collective, so every rank logs the
+ * same loss, stops at the same step and takes the same decision on the norm (the
+ * gradients are the same everywhere; this keeps ranks on different devices agreeing on
+ * its last bits). */
+static bool agree(struct run *r, double *loss, float *norm2)
+{
+    float v[3] = {(float)*loss, stop_requested ? 1.0f : 0.0f, *norm2};
+    if (!clt_ok(r, dist_sum(&r->dist, v, 3), "the step's loss over the ranks"))
+        return false;
+    const float N = (float)r->dist.size;
+    *loss = v[0] / N;
+    r->stop_all = v[1] > 0;
+    *norm2 = v[2] / N;
     return true;
 }
 
@@ -261,52 +336,60 @@ static bool train_step(struct run *r, const struct train_opts *o, double lr, dou
                        double *grad_norm, bool *skipped, struct step_times *t)
 {
     const int T = gpt_config_of(r->model)->ctx;
+    const int N = r->dist.size, b = o->batch;
     double sum = 0.0, t0 = now_s();
     for (int a = 0; a < o->accum; a++) {
         float l = 0.0f;
-        data_train_batch(r->data, &r->data_rng, o->batch, T, r->tokens, r->targets);
-        if (!gpt_ok(r->model, gpt_forward(r->model, r->tokens, r->targets, o->batch, T, &l),
-                    "forward"))
+        data_train_rows(r->data, &r->data_rng, N * b, r->dist.rank * b, b, T, r->tokens,
+                        r->targets);
+        if (!gpt_ok(r, gpt_forward(r->model, r->tokens, r->targets, b, T, &l), "forward"))
             return false;
         const double t1 = now_s();
         t->forward += t1 - t0;
         /* eager: the last micro-batch's backward pass hands each block to the host
          * optimizer as its gradients land (no clipping: the scale is known now) */
         if (r->eager && a == o->accum - 1 &&
-            !clt_ok(clt_offload_begin_step(gpt_offload(r->model), (float)lr, r->opt_step + 1,
-                                           1.0f / r->loss_scale),
+            !clt_ok(r, clt_offload_begin_step(gpt_offload(r->model), (float)lr,
+                                              r->opt_step + 1, 1.0f / r->loss_scale),
                     "optimizer"))
             return false;
-        if (!gpt_ok(r->model, gpt_backward(r->model, r->loss_scale / (float)o->accum, a > 0),
-                    "backward") ||
-            !clt_ok(clt_context_finish(r->ctx), "backward"))
+        /* dloss: the mean over the micro-batches and the ranks, f16's loss scale */
+        const float dloss = r->loss_scale / (float)o->accum / (float)N;
+        if (r->dist.sync && a == o->accum - 1) {
+            if (!backward_synced(r, dloss, a > 0))
+                return false;
+        } else if (!gpt_ok(r, gpt_backward(r->model, dloss, a > 0), "backward") ||
+                   !clt_ok(r, clt_context_finish(r->ctx), "backward")) {
             return false;
+        }
         t0 = now_s();
         t->backward += t0 - t1;
         sum += l;
     }
-    r->tokens_seen += (int64_t)o->batch * T * o->accum;
+    r->tokens_seen += (int64_t)N * b * T * o->accum;
     *loss = sum / o->accum;
 
     float norm2 = 0.0f;
     clt_offload *off = gpt_offload(r->model);
     if (off) {
-        if (!clt_ok(clt_offload_grad_sqnorm(off, &norm2), "gradient norm"))
+        if (!clt_ok(r, clt_offload_grad_sqnorm(off, &norm2), "gradient norm"))
             return false;
     } else {
         clt_op sq = {.kind = CLT_OP_SQNORM, .u.sqnorm = {.x = r->grads, .norm = r->norm}};
-        if (!clt_ok(clt_op_run(r->ctx, &sq, NULL), "gradient norm") ||
-            !clt_ok(clt_buffer_read(r->norm_buf, 0, &norm2, sizeof norm2, NULL),
+        if (!clt_ok(r, clt_op_run(r->ctx, &sq, NULL), "gradient norm") ||
+            !clt_ok(r, clt_buffer_read(r->norm_buf, 0, &norm2, sizeof norm2, NULL),
                     "gradient norm"))
             return false;
     }
+    if (r->dist.comm && !agree(r, loss, &norm2))
+        return false;
     *grad_norm = sqrt((double)norm2) / r->loss_scale;
     *skipped = !isfinite(norm2);
     if (r->eager) { /* the update is under way already */
         r->opt_step++;
         int n_skipped = 0;
         if (*skipped &&
-            clt_ok(clt_offload_skipped(off, &n_skipped, NULL), "optimizer"))
+            clt_ok(r, clt_offload_skipped(off, &n_skipped, NULL), "optimizer"))
             progress_note(r->prog, "step %lld: non-finite gradients in %d of %d parameter "
                                    "groups: those were left unchanged, the others updated "
                                    "(updates start during the backward pass with --clip 0)",
@@ -324,10 +407,15 @@ static bool train_step(struct run *r, const struct train_opts *o, double lr, dou
     }
     const double clip = o->clip > 0 && *grad_norm > o->clip ? o->clip / *grad_norm : 1.0;
     r->opt_step++;
-    if (!clt_ok(optim_step(r->opt, (float)lr, r->opt_step, (float)(clip / r->loss_scale),
-                           &r->norm),
+    if (!clt_ok(r, optim_step(r->opt, (float)lr, r->opt_step, (float)(clip / r->loss_scale),
+                              &r->norm),
                 "optimizer") ||
-        !clt_ok(clt_context_finish(r->ctx), "optimizer"))
+        !clt_ok(r, clt_context_finish(r->ctx), "optimizer"))
+        return false;
+    /* sharded: each rank updated its own tensors; every rank gets all of them (an
+     * offloaded model's engine shares its groups itself) */
+    if (r->dist.shard && !off &&
+        !gpt_ok(r, dist_gather_params(&r->dist, r->model), "all-gathering the parameters"))
         return false;
     t->optim += now_s() - t0;
     if (o->dtype == CLT_DTYPE_F16 && ++r->good_steps % F16_GROWTH_INTERVAL == 0 &&
@@ -345,15 +433,14 @@ static bool measure_scratch(struct run *r, const struct train_opts *o,
 {
     clt_device_info dev;
     char err[1024];
-    if (!clt_ok(clt_context_device(r->ctx, &dev), "the device"))
+    if (!clt_ok(r, clt_context_device(r->ctx, &dev), "the device"))
         return false;
     const struct scratch_probe probe = {
         .device = dev.name, .cfg = *cfg, .dtype = o->dtype, .batch = o->batch,
         .accumulate = o->accum > 1, .offloaded = o->offload != OFFLOAD_NONE,
         .optimizer = o->optimizer};
     if (!scratch_measure(&probe, &r->scratch, err, sizeof err)) {
-        fprintf(stderr, "cltrain: measuring the ops' DEVICE scratch on %s: %s\n", dev.name,
-                err);
+        errorf(r, "measuring the ops' DEVICE scratch on %s: %s\n", dev.name, err);
         return false;
     }
     return true;
@@ -366,22 +453,22 @@ static bool scratch_fits(struct run *r, const struct train_opts *o)
 {
     clt_device_info dev;
     clt_stats st;
-    if (!clt_ok(clt_context_device(r->ctx, &dev), "the device") ||
-        !clt_ok(clt_context_stats(r->ctx, &st), "the device's memory"))
+    if (!clt_ok(r, clt_context_device(r->ctx, &dev), "the device") ||
+        !clt_ok(r, clt_context_stats(r->ctx, &st), "the device's memory"))
         return false;
     const uint64_t used = st.mem_used[CLT_TIER_DEVICE], budget = st.mem_budget[CLT_TIER_DEVICE];
     if (budget >= used && budget - used >= r->scratch)
         return true;
     char b1[32], b2[32], b3[32], b4[32];
-    fprintf(stderr, "cltrain: tier DEVICE on %s: the ops need %s of scratch (GEMM panels, "
-                    "workspaces) beside the %s this run holds there, %s in all, over the "
-                    "DEVICE budget of %s; without that room they would fall back to slower "
-                    "kernels (the bytes: %" PRIu64 " + %" PRIu64 " > %" PRIu64 "). Give "
-                    "--device-mem %" PRIu64 "M or more%s, or lower --batch\n",
-            dev.name, format_bytes(r->scratch, b1, sizeof b1), format_bytes(used, b2, sizeof b2),
-            format_bytes(used + r->scratch, b3, sizeof b3), format_bytes(budget, b4, sizeof b4),
-            used, r->scratch, budget, (used + r->scratch + (1u << 20) - 1) >> 20,
-            o->offload == OFFLOAD_NONE ? ", train with --offload host" : "");
+    errorf(r, "tier DEVICE on %s: the ops need %s of scratch (GEMM panels, workspaces) "
+              "beside the %s this run holds there, %s in all, over the DEVICE budget of %s; "
+              "without that room they would fall back to slower kernels (the bytes: %" PRIu64
+              " + %" PRIu64 " > %" PRIu64 "). Give --device-mem %" PRIu64 "M or more%s, or "
+              "lower --batch\n",
+           dev.name, format_bytes(r->scratch, b1, sizeof b1), format_bytes(used, b2, sizeof b2),
+           format_bytes(used + r->scratch, b3, sizeof b3), format_bytes(budget, b4, sizeof b4),
+           used, r->scratch, budget, (used + r->scratch + (1u << 20) - 1) >> 20,
+           o->offload == OFFLOAD_NONE ? ", train with --offload host" : "");
     return false;
 }
 
@@ -390,36 +477,41 @@ static bool setup(struct run *r, const struct train_opts *o, struct gpt_config *
     char err[1024];
     clt_context_opts copts;
     clt_context_opts_init(&copts);
-    copts.device = o->device;
+    /* the ranks first: they say which device of the list is this rank's */
+    if (!dist_open(&r->dist, &o->dist, err, sizeof err) ||
+        !dist_device(&r->dist, o->device, r->device, sizeof r->device, &copts.device, err,
+                     sizeof err)) {
+        errorf(r, "%s\n", err);
+        return false;
+    }
     copts.mem_budget[CLT_TIER_DEVICE] = o->device_mem;
     copts.mem_budget[CLT_TIER_HOST] = o->host_mem;
     copts.mem_budget[CLT_TIER_HOST_PINNED] = o->host_mem; /* the engine's host side */
     copts.nvme_dir = o->nvme_dir;
-    if (!clt_ok(clt_context_create(&copts, &r->ctx), "opening the device"))
+    if (!clt_ok(r, clt_context_create(&copts, &r->ctx), "opening the device"))
         return false;
     *cfg = o->cfg;
     if (o->resume) {
         struct gpt_config saved;
         if (!ckpt_read_config(o->resume, &saved, err, sizeof err)) {
-            fprintf(stderr, "cltrain: --resume: %s\n", err);
+            errorf(r, "--resume: %s\n", err);
             return false;
         }
         if (o->cfg_given && memcmp(&saved, cfg, sizeof saved) != 0) {
-            fprintf(stderr, "cltrain: --resume %s holds a model of %d layers, %d heads, "
-                            "%d dims, ctx %d, vocab %d; this run asks for %d, %d, %d, %d, "
-                            "%d\n", o->resume, saved.layers, saved.heads, saved.dim,
-                    saved.ctx, saved.vocab, cfg->layers, cfg->heads, cfg->dim, cfg->ctx,
-                    cfg->vocab);
+            errorf(r, "--resume %s holds a model of %d layers, %d heads, %d dims, ctx %d, "
+                      "vocab %d; this run asks for %d, %d, %d, %d, %d\n",
+                   o->resume, saved.layers, saved.heads, saved.dim, saved.ctx, saved.vocab,
+                   cfg->layers, cfg->heads, cfg->dim, cfg->ctx, cfg->vocab);
             return false;
         }
         *cfg = saved;
     }
     if (!gpt_config_valid(cfg, err, sizeof err)) {
-        fprintf(stderr, "cltrain: model: %s\n", err);
+        errorf(r, "model: %s\n", err);
         return false;
     }
     if (!data_open(o->data, o->n_data, cfg->ctx, VAL_FRACTION, &r->data, err, sizeof err)) {
-        fprintf(stderr, "cltrain: data: %s\n", err);
+        errorf(r, "data: %s\n", err);
         return false;
     }
     struct optim_hparams h = optim_defaults(o->optimizer);
@@ -437,13 +529,13 @@ static bool setup(struct run *r, const struct train_opts *o, struct gpt_config *
         oo.update = r->eager ? CLT_OFFLOAD_UPDATE_EAGER : CLT_OFFLOAD_UPDATE_AFTER_BACKWARD;
         /* what the budget leaves beside the scratch (and the norm, allocated below)
          * keeps blocks' activations instead of recomputing them */
-        if (!clt_ok(gpt_create_streamed(r->ctx, cfg, o->dtype, o->batch, &oo, &r->model),
+        if (!clt_ok(r, gpt_create_streamed_comm(r->ctx, cfg, o->dtype, o->batch, &oo,
+                                                r->dist.comm, r->dist.shard, &r->model),
                     "offloaded model") ||
-            !gpt_ok(r->model, gpt_keep_activations(r->model, r->scratch + KEEP_SLACK,
-                                                   &r->kept),
+            !gpt_ok(r, gpt_keep_activations(r->model, r->scratch + KEEP_SLACK, &r->kept),
                     "offloaded model"))
             return false;
-    } else if (!clt_ok(gpt_create(r->ctx, cfg, o->dtype, o->batch, &r->model), "model")) {
+    } else if (!clt_ok(r, gpt_create(r->ctx, cfg, o->dtype, o->batch, &r->model), "model")) {
         return false; /* the config was checked above: what is left is memory */
     }
 
@@ -456,46 +548,53 @@ static bool setup(struct run *r, const struct train_opts *o, struct gpt_config *
     bool ok = host != NULL;
     if (ok) {
         gpt_init_params(cfg, o->seed, host);
-        ok = clt_ok(clt_buffer_write(gpt_param_buffer(r->model), 0, host, total * 4, NULL),
+        ok = clt_ok(r, clt_buffer_write(gpt_param_buffer(r->model), 0, host, total * 4, NULL),
                     "uploading the parameters");
     }
     if (ok && !gpt_offload(r->model)) { /* offloaded: the engine's gradients start at 0 */
         memset(host, 0, total * sizeof *host);
         const size_t gbytes = total * (o->dtype == CLT_DTYPE_F32 ? 4 : 2);
-        ok = ok && clt_ok(clt_buffer_write(gpt_grad_buffer(r->model), 0, host, gbytes, NULL),
+        ok = ok && clt_ok(r, clt_buffer_write(gpt_grad_buffer(r->model), 0, host, gbytes, NULL),
                           "zeroing the gradients") &&
-             clt_ok(clt_tensor_init(&r->grads, gpt_grad_buffer(r->model), 0, o->dtype, 1,
-                                    (const int64_t[]){(int64_t)total}),
+             clt_ok(r, clt_tensor_init(&r->grads, gpt_grad_buffer(r->model), 0, o->dtype, 1,
+                                       (const int64_t[]){(int64_t)total}),
                     "gradients");
     } else if (!host) {
-        fprintf(stderr, "cltrain: out of host memory for the initial parameters\n");
+        errorf(r, "out of host memory for the initial parameters\n");
     }
     free(host);
     free(layout);
-    if (!ok || !gpt_ok(r->model, gpt_sync_work(r->model), "working copy"))
+    if (!ok || !gpt_ok(r, gpt_sync_work(r->model), "working copy") ||
+        !clt_ok(r, dist_attach(&r->dist, r->model, total), "data-parallel set-up"))
         return false;
 
-    if (!clt_ok(gpt_offload(r->model)
-                    ? optim_create_offload(r->model, o->optimizer, &r->opt)
-                    : optim_create(r->ctx, r->model, o->optimizer, h, &r->opt),
+    size_t own_first = 0, own_end = 0;
+    dist_owned(&r->dist, count, &own_first, &own_end);
+    if (!clt_ok(r, gpt_offload(r->model)
+                    ? optim_create_offload_owned(r->model, o->optimizer, own_first, own_end,
+                                                 &r->opt)
+                    : optim_create_owned(r->ctx, r->model, o->optimizer, h, own_first,
+                                         own_end, &r->opt),
                 "optimizer state") ||
-        !clt_ok(clt_buffer_create(r->ctx, 4, CLT_TIER_DEVICE, &r->norm_buf), "norm") ||
-        !clt_ok(clt_tensor_init(&r->norm, r->norm_buf, 0, CLT_DTYPE_F32, 1,
-                                (const int64_t[]){1}),
+        !clt_ok(r, dist_share_sizes(&r->dist, optim_state_bytes(r->opt)),
+                "the ranks' optimizer state sizes") ||
+        !clt_ok(r, clt_buffer_create(r->ctx, 4, CLT_TIER_DEVICE, &r->norm_buf), "norm") ||
+        !clt_ok(r, clt_tensor_init(&r->norm, r->norm_buf, 0, CLT_DTYPE_F32, 1,
+                                   (const int64_t[]){1}),
                 "norm") ||
         !scratch_fits(r, o))
         return false;
     r->tokens = malloc((size_t)o->batch * cfg->ctx * sizeof *r->tokens);
     r->targets = malloc((size_t)o->batch * cfg->ctx * sizeof *r->targets);
     if (!r->tokens || !r->targets) {
-        fprintf(stderr, "cltrain: out of host memory for a batch\n");
+        errorf(r, "out of host memory for a batch\n");
         return false;
     }
     r->loss_scale = o->dtype == CLT_DTYPE_F16 ? F16_SCALE_INIT : 1.0f;
     rng_seed(&r->data_rng, o->seed ^ 0x64617461ull); /* "data": apart from the init's */
     if (o->resume && !resume_from(r, o))
         return false;
-    return !o->out || out_dir_ready(o->out);
+    return !o->out || r->dist.rank != 0 || out_dir_ready(r, o->out);
 }
 
 static void run_release(struct run *r)
@@ -503,11 +602,40 @@ static void run_release(struct run *r)
     progress_close(r->prog);
     free(r->tokens);
     free(r->targets);
+    dist_detach(&r->dist); /* its gradient sync borrows the model's gradient buffer */
     optim_destroy(r->opt);
     gpt_destroy(r->model);
+    dist_close(&r->dist); /* after the engine and its duplicate of the communicator */
     clt_buffer_destroy(r->norm_buf);
     data_close(r->data);
     clt_context_destroy(r->ctx);
+}
+
+/* A data-parallel run's ranks: how they share the batch, the gradients and the state. */
+static void say_ranks(struct run *r, const struct train_opts *o)
+{
+    const struct dist *d = &r->dist;
+    if (!d->comm)
+        return;
+    char per[512], b[32];
+    size_t at = 0;
+    per[0] = '\0';
+    for (int k = 0; k < d->size && at < sizeof per; k++)
+        at += (size_t)snprintf(per + at, sizeof per - at, "%s%s", k ? ", " : "",
+                               format_bytes(d->state_bytes[k], b, sizeof b));
+    char how[128];
+    if (gpt_offload(r->model))
+        snprintf(how, sizeof how, "by the offload engine, group by group, as %s",
+                 dtype_name(o->dtype));
+    else
+        snprintf(how, sizeof how, "as %s in buckets of %.0f MiB", dtype_name(d->wire),
+                 (double)(d->bucket_bytes ? d->bucket_bytes : (size_t)25 << 20) / (1 << 20));
+    progress_note(r->prog, "ranks: %d (%s), global batch %d sequences (%d per rank); "
+                           "gradients all-reduced %s while the backward pass runs; "
+                           "optimizer state %s: %s",
+                  d->size, o->dist.mode == DIST_SELF ? "one process, no MPI" : "MPI",
+                  d->size * o->batch, o->batch, how,
+                  d->shard ? "sharded (ZeRO-1), per rank" : "whole on every rank", per);
 }
 
 static void say_plan(struct run *r, const struct train_opts *o, const struct gpt_config *cfg)
@@ -559,9 +687,11 @@ static void say_plan(struct run *r, const struct train_opts *o, const struct gpt
     progress_note(r->prog, "data: %s; %zu training and %zu validation tokens",
                   data_describe(r->data), data_train_tokens(r->data),
                   data_val_tokens(r->data));
+    say_ranks(r, o);
     progress_note(r->prog, "steps %" PRId64 " from %" PRId64 ", batch %d x %d tokens x "
-                           "accum %d, lr %.2e",
-                  o->steps, r->step, o->batch, cfg->ctx, o->accum, o->lr);
+                           "accum %d%s, lr %.2e",
+                  o->steps, r->step, o->batch, cfg->ctx, o->accum,
+                  r->dist.size > 1 ? " on each rank" : "", o->lr);
 }
 
 /* What the offload engine moved and waited for, per step. */
@@ -630,14 +760,18 @@ int train_run(const struct train_opts *o)
     const int64_t warmup = o->warmup >= 0 ? o->warmup : (o->steps / 10 < 100 ? o->steps / 10 : 100);
     const int64_t stop_at = o->stop_at > 0 && o->stop_at < o->steps ? o->stop_at : o->steps;
     const int64_t every = o->log_every > 0 ? o->log_every : (o->steps >= 100 ? o->steps / 50 : 1);
-    if (!progress_open(stderr, o->metrics, every, &r.prog, err, sizeof err)) {
-        fprintf(stderr, "cltrain: %s\n", err);
+    /* rank 0 speaks for the run; the others only say their errors */
+    const bool speaks = r.dist.rank == 0;
+    if (!progress_open(speaks ? stderr : NULL, speaks ? o->metrics : NULL, every, &r.prog, err,
+                       sizeof err)) {
+        errorf(&r, "%s\n", err);
         goto done;
     }
     say_plan(&r, o, &cfg);
 
     const int64_t first = r.step;
-    while (r.step < stop_at && !stop_requested) {
+    const double tokens_per_step = (double)r.dist.size * o->batch * cfg.ctx * o->accum;
+    while (r.step < stop_at && !stopping(&r)) {
         const int64_t step = r.step + 1;
         const double lr = train_lr_at(o, warmup, step);
         struct step_times t = {0};
@@ -645,9 +779,11 @@ int train_run(const struct train_opts *o)
         bool skipped = false;
         clt_offload_stats off0, off1;
         const bool offloaded = offload_counters(&r, &off0);
+        const struct dist_mark comm0 = dist_mark(&r.dist, r.model);
         const double t0 = now_s();
         if (!train_step(&r, o, lr, &loss, &gnorm, &skipped, &t))
             goto done;
+        const struct dist_mark comm1 = dist_mark(&r.dist, r.model);
         r.step = step;
         last_loss = loss;
         sum.skipped += skipped;
@@ -661,7 +797,7 @@ int train_run(const struct train_opts *o)
         (void)clt_context_stats(r.ctx, &stats);
         struct step_report rep = {
             .step = step, .total = o->steps, .loss = loss, .lr = lr, .grad_norm = gnorm,
-            .tokens_per_s = (double)o->batch * cfg.ctx * o->accum / dt, .ms_step = dt * 1e3,
+            .tokens_per_s = tokens_per_step / dt, .ms_step = dt * 1e3,
             .ms_forward = t.forward * 1e3, .ms_backward = t.backward * 1e3,
             .ms_optim = t.optim * 1e3, .eta_s = per_step * (double)(stop_at - step),
             .skipped = skipped, .loss_scale = r.loss_scale};
@@ -669,6 +805,11 @@ int train_run(const struct train_opts *o)
         if (offloaded && offload_counters(&r, &off1)) {
             rep.offloaded = true;
             rep.offload = offload_delta(&off0, &off1);
+        }
+        if (r.dist.comm) {
+            rep.dist = true;
+            rep.comm = dist_report(&r.dist, r.model, r.opt, &comm0, &comm1);
+            dist_report_add(&sum.comm, &rep.comm);
         }
         progress_step(r.prog, &rep);
         if ((o->eval_every > 0 && step % o->eval_every == 0) || step == o->steps) {
@@ -682,13 +823,14 @@ int train_run(const struct train_opts *o)
         }
         if (o->after_step)
             o->after_step(o->after_step_user, step);
+        dist_test_fault(&r.dist, step);
     }
     if (o->out) {
         if (!save_checkpoint(&r, o, o->out))
             goto done;
         saved_at_end = true;
     }
-    if (!clt_ok(optim_settle(r.opt), "the offloaded optimizer"))
+    if (!clt_ok(&r, optim_settle(r.opt), "the offloaded optimizer"))
         goto done;
     say_offload_stats(&r, r.step - first);
     const int64_t ran = r.step - first;
@@ -698,7 +840,7 @@ int train_run(const struct train_opts *o)
     sum.steps_run = ran;
     sum.last_step = r.step;
     sum.seconds = seconds;
-    sum.tokens = (double)ran * o->batch * cfg.ctx * o->accum;
+    sum.tokens = (double)ran * tokens_per_step;
     const double train_s = total.forward + total.backward + total.optim;
     sum.tokens_per_s = train_s > 0 ? sum.tokens / train_s : 0;
     sum.ms_forward = ran ? total.forward * 1e3 / ran : 0;
@@ -710,21 +852,27 @@ int train_run(const struct train_opts *o)
     memcpy(sum.mem_peak, stats.mem_peak, sizeof sum.mem_peak);
     sum.checkpoint = saved_at_end ? o->out : NULL;
     sum.offloaded = offload_counters(&r, &sum.offload);
+    sum.dist = r.dist.comm != NULL;
+    sum.comm.ranks = r.dist.size;
+    sum.comm.state_bytes = optim_state_bytes(r.opt);
+    sum.shard = r.dist.shard;
+    sum.wire = dtype_name(gpt_offload(r.model) ? o->dtype : r.dist.wire);
+    sum.state_bytes = r.dist.state_bytes;
     progress_summary(r.prog, &sum);
-    if (stop_requested) {
+    if (stopping(&r)) {
         progress_note(r.prog, "cltrain: stopped by a signal at step %" PRId64 "%s", r.step,
                       saved_at_end ? "; the checkpoint holds it" : "");
         status = 130;
         goto done;
     }
-    if (o->sample_tokens > 0) {
+    if (o->sample_tokens > 0 && speaks) { /* every rank holds the same model */
         struct rng srng;
         rng_seed(&srng, o->seed ^ 0x73616d706c65ull); /* "sample" */
         const struct sample_opts so = {.tokens = o->sample_tokens,
                                        .temperature = o->temperature, .top_k = o->top_k};
         progress_note(r.prog, "sample (%d tokens, temperature %.2f, top-k %d):",
                       o->sample_tokens, o->temperature, o->top_k);
-        if (!gpt_ok(r.model, sample_generate(r.model, &so, &srng, stdout), "sampling"))
+        if (!gpt_ok(&r, sample_generate(r.model, &so, &srng, stdout), "sampling"))
             goto done;
         fputc('\n', stdout);
         fflush(stdout);

@@ -7,6 +7,7 @@
 
 #include <clt/clt.h>
 
+#include "dist.h"
 #include "gpt.h"
 #include "optim.h"
 
@@ -21,7 +22,7 @@ struct train_opts {
     int n_data;
     int64_t steps;              /* the run's total steps, also across a resume */
     int64_t stop_at;            /* stop after this step (0: at steps), schedule unchanged */
-    int batch, accum;
+    int batch, accum;           /* batch: sequences per micro-batch on each rank */
     double lr, min_lr_frac;     /* peak rate; cosine decays to min_lr_frac · lr */
     int64_t warmup;             /* steps of linear warmup; < 0: min(100, steps / 10) */
     double weight_decay;        /* < 0: the optimizer's default */
@@ -29,7 +30,10 @@ struct train_opts {
     uint64_t seed;
     enum optim_kind optimizer;
     clt_dtype dtype;
-    const char *device;         /* NULL: clt's default device */
+    const char *device;         /* NULL: clt's default device; a comma list: a rank takes
+                                 * entry local_rank % count */
+    struct dist_opts dist;      /* the ranks (dist.h); zeros: one process unless launched
+                                 * as more, f32 gradients, unsharded, 25 MiB buckets */
     enum train_offload offload; /* where master values and optimizer state live */
     uint64_t device_mem, host_mem; /* tier budgets in bytes; 0: clt's default */
     const char *nvme_dir;       /* NVME tier directory, or NULL */
@@ -51,7 +55,10 @@ struct train_opts {
 
 /* Runs the training the options describe; text to stderr, the sample to stdout.
  * Returns the process exit status: 0, 1 on an error (said on stderr), 130 when stopped
- * by SIGINT/SIGTERM after saving. */
+ * by SIGINT/SIGTERM after saving. With more than one rank, rank 0 prints the progress,
+ * writes the metrics, the checkpoints and the sample; any rank prints its errors as
+ * "cltrain: rank R of N: ..."; a signal on any rank stops every rank after the same
+ * step. */
 int train_run(const struct train_opts *o);
 
 /* The learning rate at `step` (1-based): linear warmup to lr over `warmup` steps, then

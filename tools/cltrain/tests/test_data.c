@@ -580,6 +580,49 @@ static void val_batches(void **state)
     free(text);
 }
 
+/* A data-parallel rank's rows: each rank's part of the global batch is that batch's
+ * rows, and every rank's rng ends where the whole batch leaves it. */
+static void batch_rows(void **state)
+{
+    (void)state;
+    char dir[1024], p[4096];
+    tmp_dir("batch_rows", dir, sizeof dir);
+    char *text = pattern_text(20000, ' ', 95, 9);
+    write_text(dir, "t", text, p, sizeof p);
+    const char *paths[] = {p};
+    data_corpus *d = open_ok(paths, 1, 16, 0.2);
+    enum { N = 3, b = 2, T = 16 };
+    int32_t tok[N * b * T], tgt[N * b * T], rtok[b * T], rtgt[b * T];
+    struct rng whole, rank;
+    rng_seed(&whole, 77);
+    for (int step = 0; step < 4; step++) {
+        const struct rng before = whole;
+        data_train_batch(d, &whole, N * b, T, tok, tgt);
+        for (int r = 0; r < N; r++) {
+            rank = before;
+            data_train_rows(d, &rank, N * b, r * b, b, T, rtok, rtgt);
+            assert_memory_equal(rtok, tok + r * b * T, sizeof rtok);
+            assert_memory_equal(rtgt, tgt + r * b * T, sizeof rtgt);
+            assert_memory_equal(&rank, &whole, sizeof rank);
+        }
+        for (int r = 0; r < N; r++) {
+            data_val_batch(d, step, N * b, T, tok, tgt);
+            data_val_rows(d, step, N * b, r * b, b, T, rtok, rtgt);
+            assert_memory_equal(rtok, tok + r * b * T, sizeof rtok);
+            assert_memory_equal(rtgt, tgt + r * b * T, sizeof rtgt);
+        }
+    }
+    /* the rows differ between ranks: a rank does not read another's */
+    struct rng a, c;
+    rng_seed(&a, 5);
+    c = a;
+    data_train_rows(d, &a, N * b, 0, b, T, rtok, rtgt);
+    data_train_rows(d, &c, N * b, b, b, T, tok, tgt);
+    assert_memory_not_equal(rtok, tok, sizeof rtok);
+    data_close(d);
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -588,6 +631,7 @@ int main(void)
         cmocka_unit_test(default_corpus), cmocka_unit_test(missing_and_empty),
         cmocka_unit_test(not_text),       cmocka_unit_test(ctx_too_long),
         cmocka_unit_test(train_batches),  cmocka_unit_test(val_batches),
+        cmocka_unit_test(batch_rows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
