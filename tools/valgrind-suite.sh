@@ -78,6 +78,11 @@ vg=(valgrind --tool=memcheck --leak-check=full --show-leak-kinds=definite
     --errors-for-leak-kinds=definite --error-exitcode=99 --num-callers=40
     --suppressions="$supp" --gen-suppressions=all --trace-children=yes
     "--trace-children-skip=/bin/*,/usr/bin/*,*/python3*")
+# The MPI tests (test_comm_mpi, test_offload_dp_mpi, cltrain's dp tests) run each rank
+# under valgrind through mpirun; Open MPI's own file covers its shared-memory transport
+# and PMIx, which are not clt's.
+ompi_supp=/usr/share/openmpi/openmpi-valgrind.supp
+[[ -f "$ompi_supp" ]] && vg+=("--suppressions=$ompi_supp")
 
 # One line per test: NAME <US> WORKDIR <US> ENV (K=V joined by <RS>) <US> ARGV (joined
 # by <RS>). The \036 and \037 separators keep spaces in paths and values intact.
